@@ -1,0 +1,520 @@
+/*
+ * api.c - see api.h.
+ *
+ * A route request becomes a `call`: one job instance per job of the route,
+ * a run over their futures with the route's wait policy, and a deadline on
+ * the timer.  The handler returns SERVER_LATER.  Whichever thread meets the
+ * policy (or fires the deadline) wakes the connection with
+ * server_respond_later(), and the connection's HTTP thread builds the
+ * answer.  Jobs the policy did not wait for go on detached, in the
+ * registry.
+ *
+ * A call is freed by whichever of its holders lets go last: the run's
+ * callback, the deadline entry, the answer's builder, and start_route()
+ * while it sets them up.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "run.h"
+
+struct call {
+	atomic_uint refs;
+	struct daemon *daemon;		/* borrowed */
+	struct server_request *req;	/* a reference, until answered */
+	struct config *cfg;		/* a reference: keeps route alive */
+	const struct route *route;
+	struct run *run;		/* a reference */
+	struct timer_entry deadline;
+	atomic_bool answered;		/* the run callback has run */
+	bool expired;			/* set by the run callback, */
+	int winner;			/* before the builder runs */
+	size_t njobs;
+	struct job_instance *jobs[];	/* references */
+};
+
+/* ---- small helpers -------------------------------------------------------------- */
+
+static enum server_handled
+respond_json(struct server_request *req, unsigned status, json_t *value)
+{
+	size_t len;
+	char *body = http_answer_body(value, &status, &len);
+
+	server_respond(req, status, status >= 400 ? HTTP_PROBLEM_JSON :
+		       HTTP_JSON, body, len);
+	return SERVER_DONE;
+}
+
+static enum server_handled
+respond_problem(struct server_request *req, unsigned status,
+		const char *detail)
+{
+	return respond_json(req, status, http_problem_new(status, detail));
+}
+
+static enum server_handled
+respond_method_not_allowed(struct server_request *req, const char *allow)
+{
+	char detail[128];
+
+	server_add_header(req, "Allow", allow);
+	snprintf(detail, sizeof(detail), "%s is not allowed here; use %s",
+		 server_request_method(req), allow);
+	return respond_problem(req, 405, detail);
+}
+
+/* RFC 3339 UTC with milliseconds, as in the log, or JSON null for 0. */
+static json_t *
+json_time(int64_t ns)
+{
+	char buf[LOG_TIME_MAX];
+	struct timespec ts;
+
+	if (ns == 0)
+		return json_null();
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return json_stringn_nocheck(buf, log_format_time(buf, sizeof(buf),
+							 &ts));
+}
+
+static json_t *
+json_string_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+/*
+ * Builders that never drop a piece silently.  set() stores o[key] = v and
+ * push() appends v to a; both steal v (jansson frees it on failure too)
+ * and, on any failure, including a NULL o or v from an earlier step, free
+ * o or a and return NULL.  Chained, one failure makes the whole answer
+ * NULL, answered 500 by respond_json(), never a shorter answer.  Keys are
+ * our own ASCII constants, hence _nocheck: json_pack() spends more parsing
+ * its format than building the object (bench/callgrind).
+ */
+static json_t *
+set(json_t *o, const char *key, json_t *v)
+{
+	if (o == NULL || v == NULL) {
+		json_decref(o);
+		json_decref(v);
+		return NULL;
+	}
+	if (json_object_set_new_nocheck(o, key, v) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *
+push(json_t *a, json_t *v)
+{
+	if (a == NULL || v == NULL) {
+		json_decref(a);
+		json_decref(v);
+		return NULL;
+	}
+	if (json_array_append_new(a, v) != 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* {"id", "job", "href"}: a pointer to a job instance. */
+static json_t *
+job_link(const struct job_instance *inst)
+{
+	char href[JOB_ID_MAX + 8];
+	json_t *link;
+
+	snprintf(href, sizeof(href), "/jobs/%s", inst->id);
+	link = set(json_object(), "id", json_string(inst->id));
+	link = set(link, "job", json_string(inst->def->name));
+	return set(link, "href", json_string(href));
+}
+
+/* The full record of a job instance, as GET /jobs/{id} shows it. */
+static json_t *
+job_record(struct job_instance *inst)
+{
+	struct future *f = inst->future;
+	struct future_times t = future_times(f);
+
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+			 "id", inst->id,
+			 "job", inst->def->name,
+			 "state", future_state_name(future_state(f)),
+			 "result", json_string_or_null(future_result(f)),
+			 "error", json_string_or_null(future_error(f)),
+			 "created", json_time(t.created),
+			 "started", json_time(t.started),
+			 "finished", json_time(t.finished));
+}
+
+/* ---- calls ----------------------------------------------------------------------- */
+
+static void
+call_unref(struct call *c)
+{
+	size_t i;
+
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (i = 0; i < c->njobs; i++)
+		job_unref(c->jobs[i]);
+	run_unref(c->run);
+	server_request_unref(c->req);
+	config_unref(c->cfg);
+	free(c);
+}
+
+/* Which status a gather answers with when not every job succeeded. */
+static unsigned
+failure_status(struct call *c, size_t *bad)
+{
+	bool failed = false, timed_out = false, cancelled = false;
+	size_t i;
+
+	*bad = 0;
+	for (i = 0; i < c->njobs; i++) {
+		switch (future_state(c->jobs[i]->future)) {
+		case FUTURE_SUCCEEDED:
+			continue;
+		case FUTURE_FAILED:	failed = true; break;
+		case FUTURE_TIMED_OUT:	timed_out = true; break;
+		case FUTURE_CANCELLED:	cancelled = true; break;
+		default:		break;
+		}
+		(*bad)++;
+	}
+	if (failed)
+		return 502;
+	if (timed_out)
+		return 504;
+	if (cancelled)
+		return 503;
+	return 200;
+}
+
+/* A problem naming each job that did not succeed (or is not done). */
+static json_t *
+jobs_problem(struct call *c, unsigned status, const char *detail)
+{
+	json_t *jobs = json_array();
+	size_t i;
+
+	for (i = 0; i < c->njobs && jobs != NULL; i++) {
+		struct job_instance *inst = c->jobs[i];
+		enum future_state st = future_state(inst->future);
+		json_t *j;
+
+		if (st == FUTURE_SUCCEEDED)
+			continue;
+		j = set(job_link(inst), "state",
+			json_string(future_state_name(st)));
+		j = set(j, "error", json_string_or_null(
+				future_error(inst->future)));
+		jobs = push(jobs, j);
+	}
+	return set(http_problem_new(status, detail), "jobs", jobs);
+}
+
+static json_t *
+answer_all(struct call *c, unsigned *status)
+{
+	json_t *results;
+	size_t i, bad;
+
+	*status = failure_status(c, &bad);
+	if (*status != 200)
+		return jobs_problem(c, *status, bad == 1 ?
+				    "a job did not succeed" :
+				    "jobs did not succeed");
+	results = json_array();
+	for (i = 0; i < c->njobs; i++)
+		results = push(results, json_string(
+				future_result(c->jobs[i]->future)));
+	return set(json_object(), "results", results);
+}
+
+static json_t *
+answer_one(struct call *c, size_t winner, unsigned *status)
+{
+	struct job_instance *w = c->jobs[winner];
+	json_t *pending, *answer;
+	size_t i, bad;
+
+	if (future_state(w->future) != FUTURE_SUCCEEDED) {
+		*status = failure_status(c, &bad);
+		if (*status == 200)
+			*status = 502;
+		return jobs_problem(c, *status, "the awaited job did not "
+				    "succeed");
+	}
+	pending = json_array();
+	for (i = 0; i < c->njobs; i++)
+		if (i != winner)
+			pending = push(pending, job_link(c->jobs[i]));
+	*status = 200;
+	answer = set(json_object(), "result",
+		     json_string(future_result(w->future)));
+	answer = set(answer, "job", json_string(w->def->name));
+	return set(answer, "pending", pending);
+}
+
+static json_t *
+answer_accepted(struct call *c, unsigned *status)
+{
+	json_t *jobs = json_array();
+	size_t i;
+
+	for (i = 0; i < c->njobs; i++)
+		jobs = push(jobs, job_link(c->jobs[i]));
+	*status = 202;
+	return set(json_object(), "jobs", jobs);
+}
+
+/*
+ * Builds the answer from the call's futures.  Runs on the request's MHD
+ * thread (server_respond_later()), or where the answer is dropped.
+ */
+static void
+build_answer(struct server_request *req, void *arg, bool wanted)
+{
+	struct call *c = arg;
+	unsigned status;
+	json_t *body;
+	char detail[96];
+
+	if (!wanted) {
+		call_unref(c);
+		return;
+	}
+	if (c->expired) {
+		status = 504;
+		snprintf(detail, sizeof(detail), "the route's deadline of "
+			 "%.3f s passed; unfinished jobs go on",
+			 (double)c->route->timeout_ns / 1e9);
+		body = jobs_problem(c, status, detail);
+	} else if (c->route->wait == RUN_WAIT_ALL) {
+		body = answer_all(c, &status);
+	} else if (c->route->wait == RUN_WAIT_NONE) {
+		body = answer_accepted(c, &status);
+	} else {
+		body = answer_one(c, (size_t)c->winner, &status);
+	}
+	if (status == 503)
+		server_add_header(req, "Retry-After", "1");
+	respond_json(req, status, body);
+	call_unref(c);			/* the builder's reference */
+}
+
+/*
+ * The run's callback: the wait is over.  Runs once, on the thread that met
+ * the policy (often the timer's, for thousands of requests at once): it
+ * only wakes the connection, and the HTTP threads build the answers.
+ */
+static void
+on_run_done(struct run *r, bool expired, int winner, void *arg)
+{
+	struct call *c = arg;
+
+	(void)r;
+	c->expired = expired;
+	c->winner = winner;
+	atomic_fetch_add(&c->refs, 1);	/* the builder's */
+	server_respond_later(c->req, build_answer, c);
+
+	/* Before the cancel: start_route() reads it after arming. */
+	atomic_store(&c->answered, true);
+	if (!expired && timer_cancel(c->daemon->timer, &c->deadline))
+		call_unref(c);		/* the deadline's reference */
+	call_unref(c);			/* the run callback's reference */
+}
+
+static void
+on_deadline(struct timer_entry *e, bool fired)
+{
+	struct call *c = (struct call *)((char *)e -
+					 offsetof(struct call, deadline));
+
+	(void)fired;	/* at shutdown the runs are answered anyway */
+	run_expire(c->run);
+	call_unref(c);
+}
+
+/* Cancels the instances already started when a later one cannot start. */
+static void
+abandon(struct call *c, size_t started)
+{
+	size_t i;
+
+	for (i = 0; i < started; i++)
+		job_cancel(c->jobs[i]);
+}
+
+static enum server_handled
+start_route(struct daemon *d, struct server_request *req,
+	    struct config *cfg, const struct route *route)
+{
+	struct future *futures[CONFIG_ROUTE_JOBS_MAX];
+	struct call *c;
+	size_t i;
+
+	c = calloc(1, sizeof(*c) + route->njobs * sizeof(c->jobs[0]));
+	if (c == NULL)
+		return respond_problem(req, 503, "out of memory");
+	atomic_init(&c->refs, 1);
+	c->daemon = d;
+	c->cfg = config_ref(cfg);
+	c->route = route;
+	c->req = server_request_ref(req);
+	timer_entry_init(&c->deadline, on_deadline);
+
+	for (i = 0; i < route->njobs; i++) {
+		struct job_instance *inst = job_new(&d->env, cfg,
+						    route->jobs[i]);
+
+		if (inst == NULL || registry_add(d->registry, inst) != 0) {
+			job_unref(inst);
+			abandon(c, c->njobs);
+			call_unref(c);
+			server_add_header(req, "Retry-After", "1");
+			return respond_problem(req, 503, "too many jobs in "
+					       "flight; try again later");
+		}
+		c->jobs[c->njobs++] = inst;
+		futures[i] = inst->future;
+		if (job_run(inst) != 0) {
+			abandon(c, c->njobs);
+			call_unref(c);
+			server_add_header(req, "Retry-After", "1");
+			return respond_problem(req, 503, "no room to run the "
+					       "job now; try again later");
+		}
+	}
+	c->run = run_new(route->wait, futures, route->njobs);
+	if (c->run == NULL) {
+		abandon(c, c->njobs);
+		call_unref(c);
+		return respond_problem(req, 503, "out of memory");
+	}
+
+	/*
+	 * Two more holders from here: the run callback and the deadline
+	 * (this function keeps its own reference until it returns).  The
+	 * deadline is armed after run_wait(), since run_expire() needs the
+	 * callback.  A run that is over by then (zero-length jobs, wait =
+	 * none) must not leave its call armed for the whole timeout, so
+	 * `answered` is checked before and after arming: if the callback's
+	 * own timer_cancel() came before the arming, ours after it wins.
+	 * timer_cancel() succeeds once, so exactly one side drops the
+	 * deadline's reference (or on_deadline() does, if it fired).
+	 */
+	atomic_fetch_add(&c->refs, 2);
+	run_wait(c->run, on_run_done, c);
+	if (atomic_load(&c->answered)) {
+		call_unref(c);
+	} else if (timer_add(d->timer, &c->deadline, route->timeout_ns)) {
+		/* Only out of memory: the jobs still end the wait. */
+		log_warn("route %s: no deadline for this request",
+			 route->path);
+		call_unref(c);
+	} else if (atomic_load(&c->answered) &&
+		 timer_cancel(d->timer, &c->deadline))
+		call_unref(c);
+	call_unref(c);		/* this function's own */
+	return SERVER_LATER;
+}
+
+/* ---- built-in resources ------------------------------------------------------------ */
+
+/*
+ * GET, or HEAD (libmicrohttpd then sends the headers alone).  Only for
+ * resources that are safe to read: a route's GET starts jobs, so routes
+ * do not take HEAD.
+ */
+static bool
+is_read(struct server_request *req)
+{
+	const char *m = server_request_method(req);
+
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD");
+}
+
+static enum server_handled
+get_job(struct daemon *d, struct server_request *req, const char *id)
+{
+	struct job_instance *inst;
+	json_t *record;
+
+	if (!is_read(req))
+		return respond_method_not_allowed(req, "GET, HEAD");
+	inst = registry_find(d->registry, id);
+	if (inst == NULL)
+		return respond_problem(req, 404, "no such job (it may have "
+				       "expired from the registry)");
+	record = job_record(inst);
+	job_unref(inst);
+	return respond_json(req, 200, record);
+}
+
+static enum server_handled
+get_health(struct daemon *d, struct server_request *req)
+{
+	struct registry_counts n;
+
+	if (!is_read(req))
+		return respond_method_not_allowed(req, "GET, HEAD");
+	n = registry_counts(d->registry);
+	return respond_json(req, 200, json_pack(
+		"{s:s, s:I, s:I, s:I, s:I}", "status",
+		atomic_load(&d->stopping) ? "stopping" : "ok",
+		"jobs_live", (json_int_t)n.live,
+		"jobs_finished", (json_int_t)n.finished,
+		"queued", (json_int_t)pool_queued(d->pool),
+		"timers", (json_int_t)timer_pending(d->timer)));
+}
+
+enum server_handled
+api_handle(struct server_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	const char *path = server_request_path(req);
+	const struct route *route;
+	struct config *cfg;
+	enum server_handled handled;
+
+	if (!strncmp(path, "/jobs/", 6) && path[6] != '\0' &&
+	    strchr(path + 6, '/') == NULL)
+		return get_job(d, req, path + 6);
+	if (!strcmp(path, "/healthz"))
+		return get_health(d, req);
+	if (atomic_load(&d->stopping)) {
+		server_add_header(req, "Retry-After", "1");
+		return respond_problem(req, 503, "the daemon is stopping");
+	}
+
+	cfg = daemon_config(d);
+	route = config_find_route(cfg, path);
+	if (route == NULL)
+		handled = respond_problem(req, 404, "no such resource");
+	else if (strcmp(server_request_method(req), route->method) != 0)
+		handled = respond_method_not_allowed(req, route->method);
+	else
+		handled = start_route(d, req, cfg, route);
+	config_unref(cfg);
+	return handled;
+}

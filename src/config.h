@@ -1,0 +1,117 @@
+/*
+ * config.h - the configuration file, parsed into an immutable, refcounted
+ * value.
+ *
+ * A loaded config never changes.  Whoever needs it beyond one call takes a
+ * reference (a request, a job instance), so that a reload can swap in a new
+ * config while work started under the old one finishes with it.
+ */
+#ifndef TASKPOOLD_CONFIG_H
+#define TASKPOOLD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "run.h"
+
+#define CONFIG_NAME_MAX 64	/* job names, instance name */
+#define CONFIG_PATH_MAX 256	/* route paths */
+#define CONFIG_ROUTE_JOBS_MAX 64
+
+struct job_kind;
+
+struct job_def {
+	char *name;
+	const struct job_kind *kind;
+	int line;			/* of the [job] header */
+	int64_t timeout_ns;
+	/* kind = sleep */
+	int64_t duration_ns;
+	char *result;
+};
+
+struct route {
+	char *path;
+	char *method;
+	int line;			/* of the [route] header */
+	enum run_policy wait;
+	int64_t timeout_ns;
+	size_t njobs;
+	const struct job_def **jobs;	/* borrowed from the same config */
+};
+
+struct config {
+	char *path;			/* the file it was read from */
+	struct {
+		char *listen;		/* "127.0.0.1:8080", "[::1]:8080" */
+		char *instance;		/* prefix of job ids */
+		unsigned threads;	/* HTTP threads */
+		unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
+		size_t connection_memory;	/* per-connection MHD pool */
+		unsigned connection_timeout_s;	/* idle; whole seconds */
+		int64_t drain_timeout_ns;	/* SIGTERM: wait for runs */
+	} server;
+	struct {
+		unsigned workers;
+		unsigned queue;
+	} pool;
+	struct {
+		unsigned max_jobs;	/* live and finished instances */
+		int64_t retain_ns;	/* finished ones kept this long */
+	} registry;
+	struct {
+		enum log_level level;
+		bool jobs;		/* one line per finished job */
+	} log;
+	size_t njobs;
+	struct job_def *jobs;
+	size_t nroutes;
+	struct route *routes;
+};
+
+/* Where a config error was found, and why. */
+struct config_error {
+	char file[256];
+	int line;			/* 0: not tied to a line */
+	char text[256];
+};
+
+/*
+ * Reads and validates the file at path.  Returns a new config (refcount
+ * 1), or NULL with err filled in; nothing is half-built then.
+ */
+struct config *config_load(const char *path, struct config_error *err);
+
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
+
+/* Lookups; the results are borrowed from c.  NULL when absent. */
+const struct job_def *config_find_job(const struct config *c,
+				      const char *name);
+const struct route *config_find_route(const struct config *c,
+				      const char *path);
+
+/*
+ * Value parsers shared with the command line and the API.  Each returns 0,
+ * or -1 for a malformed or out-of-range value (what it accepts is in
+ * taskpoold.conf(5)).  config_parse_duration() gives 0 to 7 days in ns,
+ * never negative, exact for a fraction of any length (what is below 1 ns is
+ * dropped), and writes *ns only when it returns 0.
+ */
+int config_parse_duration(const char *s, int64_t *ns);
+int config_parse_size(const char *s, size_t *bytes);
+int config_parse_uint(const char *s, unsigned min, unsigned max,
+		      unsigned *out);
+int config_parse_bool(const char *s, bool *out);
+
+/*
+ * Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:8080", "localhost:80" is
+ * refused: numeric addresses only) into a socket address.  Returns 0 or -1.
+ */
+struct sockaddr_storage;
+int config_parse_listen(const char *s, struct sockaddr_storage *ss,
+			unsigned *socklen);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * daemon.c - see daemon.h.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+
+#define EXPIRY_PERIOD_NS INT64_C(1000000000)
+#define MAX_BODY (64 * 1024)
+
+/* Timer callback: drop expired registry entries, then re-arm. */
+static void
+on_expiry(struct timer_entry *e, bool fired)
+{
+	struct daemon *d = (struct daemon *)((char *)e -
+					     offsetof(struct daemon, expiry));
+	size_t n;
+
+	if (!fired)
+		return;
+	n = registry_expire(d->registry, timer_now_ns());
+	if (n > 0) {
+		log_debug("registry: %zu finished jobs expired", n);
+		/*
+		 * After a burst, once nothing runs, hand the freed memory
+		 * back: glibc keeps it otherwise (fragmented heaps, one arena
+		 * per thread).  Not while jobs run, to keep this thread short.
+		 */
+#ifdef __GLIBC__
+		if (registry_counts(d->registry).live == 0)
+			malloc_trim(0);
+#endif
+	}
+	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0)
+		log_warn("registry expiry stopped");
+}
+
+static void
+apply_log_settings(struct daemon *d, const struct config *cfg)
+{
+	/* -v (debug) on the command line wins over the file. */
+	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : cfg->log.level);
+	atomic_store(&d->env.log_jobs, cfg->log.jobs);
+}
+
+int
+daemon_start(struct daemon *d, struct config *cfg,
+	     const char *listen_override, bool verbose)
+{
+	const char *listen = listen_override ? listen_override :
+			     cfg->server.listen;
+	struct server_options opts;
+	struct sockaddr_storage ss;
+	unsigned socklen;
+
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->config_lock, NULL);
+	d->cfg = config_ref(cfg);
+	d->listen_override = listen_override;
+	d->verbose = verbose;
+	atomic_init(&d->stopping, false);
+	if (config_parse_listen(listen, &ss, &socklen) != 0) {
+		log_warnx("bad listen address '%s' (expected ADDRESS:PORT)",
+			  listen);
+		goto fail;
+	}
+	d->timer = timer_new();
+	if (d->timer == NULL) {
+		log_warn("timer thread");
+		goto fail;
+	}
+	d->pool = pool_new(cfg->pool.workers, cfg->pool.queue);
+	if (d->pool == NULL) {
+		log_warn("worker pool");
+		goto fail;
+	}
+	d->registry = registry_new(cfg->registry.max_jobs,
+				   cfg->registry.retain_ns);
+	if (d->registry == NULL) {
+		log_warn("registry");
+		goto fail;
+	}
+	job_env_init(&d->env, cfg->server.instance, d->timer, d->pool);
+	apply_log_settings(d, cfg);
+	timer_entry_init(&d->expiry, on_expiry);
+	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0) {
+		log_warn("registry expiry");
+		goto fail;
+	}
+
+	memset(&opts, 0, sizeof(opts));
+	opts.addr = (const struct sockaddr *)&ss;
+	opts.addrlen = socklen;
+	opts.threads = cfg->server.threads;
+	opts.max_connections = cfg->server.max_connections;
+	opts.connection_memory = cfg->server.connection_memory;
+	opts.connection_timeout_s = cfg->server.connection_timeout_s;
+	opts.max_body = MAX_BODY;
+	opts.handler = api_handle;
+	opts.handler_arg = d;
+	d->server = server_new(&opts);
+	if (d->server == NULL)
+		goto fail;
+	log_info("listening on %s (port %u), %u HTTP threads, %u workers, "
+		 "%zu jobs and %zu routes from %s", listen,
+		 (unsigned)server_port(d->server), cfg->server.threads,
+		 cfg->pool.workers, cfg->njobs, cfg->nroutes, cfg->path);
+	return 0;
+fail:
+	timer_free(d->timer);
+	pool_free(d->pool);
+	registry_free(d->registry);
+	config_unref(d->cfg);
+	pthread_mutex_destroy(&d->config_lock);
+	return -1;
+}
+
+struct config *
+daemon_config(struct daemon *d)
+{
+	struct config *cfg;
+
+	pthread_mutex_lock(&d->config_lock);
+	cfg = config_ref(d->cfg);
+	pthread_mutex_unlock(&d->config_lock);
+	return cfg;
+}
+
+/* Logs each setting that only a restart can change. */
+static void
+warn_restart_needed(const struct config *old, const struct config *new)
+{
+	if (strcmp(old->server.listen, new->server.listen))
+		log_warnx("reload: listen changes only on restart");
+	if (old->server.threads != new->server.threads ||
+	    old->server.max_connections != new->server.max_connections ||
+	    old->server.connection_memory != new->server.connection_memory ||
+	    old->server.connection_timeout_s !=
+	    new->server.connection_timeout_s)
+		log_warnx("reload: [server] connection settings change only "
+			  "on restart");
+	if (old->pool.workers != new->pool.workers ||
+	    old->pool.queue != new->pool.queue)
+		log_warnx("reload: [pool] changes only on restart");
+	if (strcmp(old->server.instance, new->server.instance))
+		log_warnx("reload: instance name changes only on restart");
+}
+
+void
+daemon_reload(struct daemon *d, struct config *cfg)
+{
+	struct config *old;
+
+	pthread_mutex_lock(&d->config_lock);
+	old = d->cfg;
+	d->cfg = config_ref(cfg);
+	pthread_mutex_unlock(&d->config_lock);
+	warn_restart_needed(old, cfg);
+	registry_set_limits(d->registry, cfg->registry.max_jobs,
+			    cfg->registry.retain_ns);
+	apply_log_settings(d, cfg);
+	log_info("reloaded %s: %zu jobs, %zu routes", cfg->path, cfg->njobs,
+		 cfg->nroutes);
+	config_unref(old);
+}
+
+static void
+cancel_one(struct job_instance *inst, void *arg)
+{
+	(void)arg;
+	job_cancel(inst);
+}
+
+/*
+ * Waits until no request is open and no job is running (detached ones
+ * included), or timeout_ns passes.  Returns how many of both are left.
+ */
+static size_t
+drain(struct daemon *d, int64_t timeout_ns)
+{
+	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	int64_t end = timer_now_ns() + timeout_ns;
+	size_t left;
+
+	for (;;) {
+		left = server_active(d->server) +
+		       registry_counts(d->registry).live;
+		if (left == 0 || timer_now_ns() >= end)
+			return left;
+		nanosleep(&tick, NULL);
+	}
+}
+
+void
+daemon_stop(struct daemon *d, const char *why)
+{
+	struct config *cfg = daemon_config(d);
+	size_t left, n;
+
+	atomic_store(&d->stopping, true);
+	server_quiesce(d->server);
+	log_info("%s: stopping", why);
+	left = drain(d, cfg->server.drain_timeout_ns);
+	if (left > 0) {
+		n = registry_foreach_live(d->registry, cancel_one, NULL);
+		log_info("stopping: drain timeout passed; cancelled %zu jobs",
+			 n);
+		server_drain(d->server, 2 * EXPIRY_PERIOD_NS);
+	}
+	/*
+	 * Answer whatever remains and stop HTTP.  Then the pool: a job that
+	 * finishes in pool_free() ends its run, whose callback cancels the
+	 * route's deadline, so the timer must still be there.  The timer
+	 * then discards sleeps and deadlines, which completes their futures.
+	 * The registry goes last: futures' waiters point into it.
+	 */
+	server_free(d->server);
+	pool_free(d->pool);
+	timer_free(d->timer);
+	registry_free(d->registry);
+	config_unref(cfg);
+	config_unref(d->cfg);
+	pthread_mutex_destroy(&d->config_lock);
+	log_info("stopped");
+}

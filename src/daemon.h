@@ -1,0 +1,64 @@
+/*
+ * daemon.h - the one daemon context: everything that lives from start-up
+ * to shutdown, passed down explicitly (there is no other global state but
+ * the log level).
+ *
+ * main.c wires it up: daemon_start(), then signals drive daemon_reload()
+ * and daemon_stop().
+ */
+#ifndef TASKPOOLD_DAEMON_H
+#define TASKPOOLD_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "job.h"
+#include "pool.h"
+#include "registry.h"
+#include "server.h"
+#include "timer.h"
+
+struct daemon {
+	pthread_mutex_t config_lock;	/* guards cfg (the pointer) */
+	struct config *cfg;		/* a reference; swapped on reload */
+	const char *listen_override;	/* -l, borrowed from argv */
+	bool verbose;			/* -v: debug whatever the file says */
+
+	struct timer *timer;
+	struct pool *pool;
+	struct registry *registry;
+	struct job_env env;
+	struct server *server;
+	struct timer_entry expiry;	/* registry expiry, every second */
+	atomic_bool stopping;
+};
+
+/*
+ * Builds the runtime from cfg (a reference is taken) and starts serving.
+ * Returns 0, or -1 with the reason logged and nothing left running.
+ */
+int daemon_start(struct daemon *d, struct config *cfg,
+		 const char *listen_override, bool verbose);
+
+/* The current config, as a new reference. */
+struct config *daemon_config(struct daemon *d);
+
+/*
+ * Swaps in a new config (a reference is taken).  Jobs and routes change at
+ * once for new requests; running work keeps the config it started with.
+ * Settings that need a restart (listen, threads, workers, queue) are kept
+ * and logged.
+ */
+void daemon_reload(struct daemon *d, struct config *cfg);
+
+/*
+ * Graceful stop: stop accepting, let requests finish for drain_timeout,
+ * cancel what is left, answer everything, and free it all.  `why` (the
+ * signal's name) is logged as "<why>: stopping" only once new requests
+ * are refused, so the line is a promise operators and tests can rely on.
+ */
+void daemon_stop(struct daemon *d, const char *why);
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * future.c - see future.h.
+ *
+ * Locking: each future has one mutex guarding its state, result, error,
+ * times and callback list.  It is a leaf lock: no other lock is taken while
+ * it is held, and callbacks are moved out of the list and called after it
+ * is released (the libuv habit), so a callback may freely take other locks
+ * or touch other futures.  The lock order of the whole daemon is written
+ * down in docs/THREADS.md.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "future.h"
+
+struct future {
+	atomic_uint refs;
+	pthread_mutex_t lock;	/* guards everything below */
+	enum future_state state;
+	char *result;
+	char *error;
+	struct future_times times;
+	int64_t mono_begin;	/* monotonic ns at start (or creation) */
+	int64_t mono_end;	/* monotonic ns at completion */
+	struct future_waiter *callbacks;	/* in registration order */
+	struct future_waiter **callbacks_tail;
+};
+
+static int64_t
+clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct future *
+future_new(void)
+{
+	struct future *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	atomic_init(&f->refs, 1);
+	pthread_mutex_init(&f->lock, NULL);
+	f->state = FUTURE_QUEUED;
+	f->times.created = clock_ns(CLOCK_REALTIME);
+	f->mono_begin = clock_ns(CLOCK_MONOTONIC);
+	f->callbacks_tail = &f->callbacks;
+	return f;
+}
+
+struct future *
+future_ref(struct future *f)
+{
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+	return f;
+}
+
+void
+future_unref(struct future *f)
+{
+	if (f == NULL)
+		return;
+	/* acq_rel: every holder's writes happen before the free below. */
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	/*
+	 * Waiters of a future freed before completing are never called; they
+	 * belong to their registrars, who must not let that happen.
+	 */
+	pthread_mutex_destroy(&f->lock);
+	free(f->result);
+	free(f->error);
+	free(f);
+}
+
+bool
+future_state_is_done(enum future_state s)
+{
+	return s != FUTURE_QUEUED && s != FUTURE_RUNNING;
+}
+
+bool
+future_start(struct future *f)
+{
+	bool started = false;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->state == FUTURE_QUEUED) {
+		f->state = FUTURE_RUNNING;
+		f->times.started = clock_ns(CLOCK_REALTIME);
+		f->mono_begin = clock_ns(CLOCK_MONOTONIC);
+		started = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return started;
+}
+
+/*
+ * Moves f to the terminal `state` if it is not complete yet (and, when
+ * only_if_queued, if it is still QUEUED), then runs the callbacks.  result
+ * and error are stolen either way.  Returns true if this call completed f.
+ */
+static bool
+finish(struct future *f, enum future_state state, char *result, char *error,
+       bool only_if_queued)
+{
+	struct future_waiter *w, *next;
+
+	pthread_mutex_lock(&f->lock);
+	if (future_state_is_done(f->state) || !future_state_is_done(state) ||
+	    (only_if_queued && f->state != FUTURE_QUEUED)) {
+		pthread_mutex_unlock(&f->lock);
+		free(result);
+		free(error);
+		return false;
+	}
+	f->state = state;
+	f->result = result;
+	f->error = error;
+	f->times.finished = clock_ns(CLOCK_REALTIME);
+	f->mono_end = clock_ns(CLOCK_MONOTONIC);
+	w = f->callbacks;
+	f->callbacks = NULL;
+	f->callbacks_tail = &f->callbacks;
+	pthread_mutex_unlock(&f->lock);
+
+	/*
+	 * A callback may drop the last reference its owner held, so keep the
+	 * future alive until they have all run.
+	 */
+	future_ref(f);
+	for (; w != NULL; w = next) {
+		next = w->next;	/* w may be freed by its own callback */
+		w->fn(f, w->arg);
+	}
+	future_unref(f);
+	return true;
+}
+
+bool
+future_complete(struct future *f, enum future_state state, char *result,
+		char *error)
+{
+	return finish(f, state, result, error, false);
+}
+
+bool
+future_cancel(struct future *f)
+{
+	return finish(f, FUTURE_CANCELLED, NULL, NULL, true);
+}
+
+void
+future_on_done(struct future *f, struct future_waiter *w, future_callback fn,
+	       void *arg)
+{
+	w->next = NULL;
+	w->fn = fn;
+	w->arg = arg;
+	pthread_mutex_lock(&f->lock);
+	if (!future_state_is_done(f->state)) {
+		*f->callbacks_tail = w;
+		f->callbacks_tail = &w->next;
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	pthread_mutex_unlock(&f->lock);
+	fn(f, arg);
+}
+
+enum future_state
+future_state(struct future *f)
+{
+	enum future_state s;
+
+	pthread_mutex_lock(&f->lock);
+	s = f->state;
+	pthread_mutex_unlock(&f->lock);
+	return s;
+}
+
+const char *
+future_state_name(enum future_state s)
+{
+	switch (s) {
+	case FUTURE_QUEUED:	return "queued";
+	case FUTURE_RUNNING:	return "running";
+	case FUTURE_SUCCEEDED:	return "succeeded";
+	case FUTURE_FAILED:	return "failed";
+	case FUTURE_CANCELLED:	return "cancelled";
+	case FUTURE_TIMED_OUT:	return "timed_out";
+	}
+	return "unknown";
+}
+
+/*
+ * Result and error never change once the future is complete, so after a
+ * locked check of the state they can be read without the lock.
+ */
+const char *
+future_result(struct future *f)
+{
+	const char *r = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	if (future_state_is_done(f->state))
+		r = f->result;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+const char *
+future_error(struct future *f)
+{
+	const char *e = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	if (future_state_is_done(f->state))
+		e = f->error;
+	pthread_mutex_unlock(&f->lock);
+	return e;
+}
+
+struct future_times
+future_times(struct future *f)
+{
+	struct future_times t;
+
+	pthread_mutex_lock(&f->lock);
+	t = f->times;
+	pthread_mutex_unlock(&f->lock);
+	return t;
+}
+
+int64_t
+future_runtime_ns(struct future *f)
+{
+	int64_t ns = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (future_state_is_done(f->state))
+		ns = f->mono_end - f->mono_begin;
+	pthread_mutex_unlock(&f->lock);
+	return ns;
+}

@@ -1,0 +1,113 @@
+/*
+ * future.h - the outcome of one job instance, shared between threads.
+ *
+ * A future starts QUEUED, may move to RUNNING, and ends in exactly one
+ * terminal state (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT).  The first
+ * completion wins; later attempts are ignored and reported as such.
+ * Completion callbacks run once, on the thread that completes the future,
+ * without any future lock held, in the order they were registered.
+ *
+ * Ownership: future_new() returns a new reference; every holder takes its
+ * own with future_ref() and gives it back with future_unref().  The last
+ * unref frees the future with its result and error.
+ */
+#ifndef TASKPOOLD_FUTURE_H
+#define TASKPOOLD_FUTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum future_state {
+	FUTURE_QUEUED,
+	FUTURE_RUNNING,
+	FUTURE_SUCCEEDED,
+	FUTURE_FAILED,
+	FUTURE_CANCELLED,
+	FUTURE_TIMED_OUT,
+};
+
+struct future;
+
+/* Called once when the future completes; f is borrowed for the call. */
+typedef void (*future_callback)(struct future *f, void *arg);
+
+/* New future in state QUEUED, refcount 1, or NULL when out of memory. */
+struct future *future_new(void);
+
+/* Takes a reference; returns f.  This function can't fail. */
+struct future *future_ref(struct future *f);
+
+/* Gives a reference back; frees the future on the last one.  NULL is ok. */
+void future_unref(struct future *f);
+
+/*
+ * QUEUED -> RUNNING.  Returns false, changing nothing, when the future is no
+ * longer queued (it was cancelled or completed): the caller must not run it.
+ */
+bool future_start(struct future *f);
+
+/*
+ * Moves the future to the terminal state `state` and runs the callbacks.
+ * `result` and `error` are stolen (either may be NULL).  Returns true if
+ * this call completed the future; false if it was already complete, in
+ * which case result and error are freed and nothing else happens.
+ */
+bool future_complete(struct future *f, enum future_state state,
+		     char *result, char *error);
+
+/*
+ * Cancels the future if it is still QUEUED.  Returns true if it was
+ * cancelled by this call (callbacks have then run), false otherwise.
+ * A running job is not interrupted by this function.
+ */
+bool future_cancel(struct future *f);
+
+/*
+ * Storage for one registered callback, provided by the caller so that
+ * registering cannot fail.  It must stay valid until the callback has run.
+ */
+struct future_waiter {
+	struct future_waiter *next;	/* private to future.c */
+	future_callback fn;
+	void *arg;
+};
+
+/*
+ * Registers fn(f, arg) to run when the future completes, using w as its
+ * storage.  If the future is already complete, fn runs now on the calling
+ * thread before this returns.  This function can't fail.
+ */
+void future_on_done(struct future *f, struct future_waiter *w,
+		    future_callback fn, void *arg);
+
+/* A snapshot of the state; stale as soon as it returns unless terminal. */
+enum future_state future_state(struct future *f);
+
+/* True for the four terminal states. */
+bool future_state_is_done(enum future_state s);
+
+/* "queued", "running", ... as used in the HTTP API and the logs. */
+const char *future_state_name(enum future_state s);
+
+/*
+ * Result and error of a completed future, borrowed: valid while the caller
+ * holds a reference.  NULL while the future is not complete.
+ */
+const char *future_result(struct future *f);
+const char *future_error(struct future *f);
+
+/*
+ * Times of the transitions, in nanoseconds since the Unix epoch
+ * (CLOCK_REALTIME), 0 when the transition has not happened.
+ * future_runtime_ns() is the monotonic time from start (or creation, for a
+ * future completed without starting) to completion, 0 while not complete.
+ */
+struct future_times {
+	int64_t created;
+	int64_t started;
+	int64_t finished;
+};
+struct future_times future_times(struct future *f);
+int64_t future_runtime_ns(struct future *f);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * http.h - HTTP vocabulary shared by the server glue and the API: reason
+ * phrases and RFC 9457 problem documents.
+ */
+#ifndef TASKPOOLD_HTTP_H
+#define TASKPOOLD_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define HTTP_JSON "application/json"
+#define HTTP_PROBLEM_JSON "application/problem+json"
+
+/* "Not Found" for 404, ...; "Unknown" for a status it does not know. */
+const char *http_reason(unsigned status);
+
+/*
+ * A new problem object {"type", "title", "status", "detail"} to which the
+ * caller may add extension members; NULL when out of memory.  detail may
+ * be NULL.
+ */
+json_t *http_problem_new(unsigned status, const char *detail);
+
+/*
+ * Serializes a JSON value into a new malloc'd string (the caller owns it)
+ * and its length; steals the reference on value.  NULL when out of memory
+ * (or value is NULL).
+ */
+char *http_json_dump(json_t *value, size_t *len);
+
+/*
+ * The body of an answer with *status: value serialized (stolen; may be
+ * NULL, from a builder that ran out of memory).  When it cannot be, the
+ * answer becomes a fixed 500 problem: *status is changed to 500.  NULL
+ * only if even that cannot be allocated (then the body is empty).
+ */
+char *http_answer_body(json_t *value, unsigned *status, size_t *len);
+
+#endif

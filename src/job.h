@@ -1,0 +1,105 @@
+/*
+ * job.h - job instances: one execution of a configured job.
+ *
+ * An instance ties a job definition (borrowed from a config it holds a
+ * reference on) to a future, an id, and the kind-specific state that runs
+ * it.  Instances are refcounted: the creator, the registry and the kind's
+ * pending work (a timer entry, a queued pool item) each hold one.
+ *
+ * The id is "<instance name>-<boot id>-<sequence>", so that behind a load
+ * balancer the instance that owns a job can be told from its id, and ids
+ * from an earlier run of the daemon are not reused.
+ */
+#ifndef TASKPOOLD_JOB_H
+#define TASKPOOLD_JOB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "future.h"
+#include "pool.h"
+#include "timer.h"
+
+struct registry;
+
+#define JOB_ID_MAX (CONFIG_NAME_MAX + 32)
+
+/* What instances need from the daemon; borrowed, outlives them all. */
+struct job_env {
+	struct timer *timer;
+	struct pool *pool;
+	/* "<instance>-<boot id>-": fixed at start, the boot id random. */
+	char id_prefix[CONFIG_NAME_MAX + 11];
+	size_t id_prefix_len;
+	atomic_uint_fast64_t next_seq;
+	atomic_bool log_jobs;		/* one log line per finished job */
+};
+
+struct job_instance {
+	atomic_uint refs;
+	char id[JOB_ID_MAX];
+	const struct job_def *def;	/* borrowed from cfg */
+	struct config *cfg;		/* a reference */
+	struct job_env *env;		/* borrowed */
+	struct future *future;		/* a reference */
+	struct future_waiter log_waiter;
+
+	/* For the kind (sleep: its timer entry holds a reference). */
+	struct timer_entry timer;
+
+	/* Owned by registry.c, guarded by the registry's lock. */
+	struct {
+		struct job_instance *hash_next;
+		struct job_instance *prev, *next;	/* live or finished list */
+		int64_t finished_ns;	/* monotonic */
+		bool finished;
+		bool listed;
+		struct registry *owner;
+		struct future_waiter waiter;
+	} reg;
+};
+
+/*
+ * Prepares env; logs jobs by default.  instance (copied) prefixes every id
+ * for the daemon's whole life: ids must not change owner on reload.
+ * This function can't fail.
+ */
+void job_env_init(struct job_env *env, const char *instance,
+		  struct timer *timer, struct pool *pool);
+
+/*
+ * Creates an instance of def (which must belong to cfg), not started yet:
+ * its future is QUEUED.  Returns a new reference, or NULL (ENOMEM).
+ */
+struct job_instance *job_new(struct job_env *env, struct config *cfg,
+			     const struct job_def *def);
+
+/*
+ * Hands the instance to its kind, which completes the future later (or
+ * now).  Returns 0, or -1 with errno (EAGAIN: the kind has no room now);
+ * the future is then completed FAILED with the reason.
+ */
+int job_run(struct job_instance *inst);
+
+/*
+ * An instance is refcounted: job_new() returns the caller's reference;
+ * job_ref() adds one (returns inst), job_unref() drops one and frees the
+ * instance, its future reference and its config reference with the last
+ * (NULL is ok).  The registry and an armed timer entry hold their own.
+ */
+struct job_instance *job_ref(struct job_instance *inst);
+void job_unref(struct job_instance *inst);
+
+/*
+ * Stops an instance that has not completed: cancels it if still queued,
+ * or asks its kind to stop it.  Returns true if it completed the future.
+ */
+bool job_cancel(struct job_instance *inst);
+
+/* The kind registered under name, or NULL; and "sleep, ..." for errors. */
+const struct job_kind *job_kind_find(const char *name);
+const char *job_kind_names(void);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * main.c - command line, start-up, signals, reload and shutdown.
+ *
+ * main() only wires things together.  Every signal taskpoold handles is
+ * blocked before any thread starts, so all threads inherit the mask and
+ * the main thread alone takes them, synchronously, with sigwaitinfo().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sysexits.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/taskpoold.conf"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: taskpoold [-tvhV] [-c file] [-l address:port]\n"
+		"\n"
+		"  -c file          configuration file (default %s)\n"
+		"  -l address:port  listen here instead of [server] listen,\n"
+		"                   e.g. 127.0.0.1:8080 or [::1]:0\n"
+		"  -t               check the configuration and exit\n"
+		"  -v               log more (debug); overrides [log] level\n"
+		"  -h               show this help and exit\n"
+		"  -V               show the version and exit\n"
+		"\n"
+		"Signals: SIGTERM or SIGINT stop gracefully, SIGHUP reloads "
+		"the\nconfiguration.  See taskpoold(8) and "
+		"taskpoold.conf(5).\n", DEFAULT_CONFIG);
+}
+
+static void
+notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	int r = sd_notify(0, state);
+
+	/* 0: not under systemd.  A lost READY=1 ends in a start timeout. */
+	if (r < 0) {
+		errno = -r;
+		log_warn("sd_notify %s", state);
+	}
+#else
+	(void)state;
+#endif
+}
+
+/* Loads path, logging "file:line: reason" on failure. */
+static struct config *
+load(const char *path)
+{
+	struct config_error err;
+	struct config *cfg = config_load(path, &err);
+
+	if (cfg != NULL)
+		return cfg;
+	if (err.line > 0)
+		log_error("%s:%d: %s", err.file, err.line, err.text);
+	else
+		log_error("%s: %s", err.file, err.text);
+	return NULL;
+}
+
+/*
+ * Thousands of waiting clients need as many descriptors: raise the soft
+ * limit to the hard one (systemd's LimitNOFILE= sets the hard one).
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("cannot raise the open file limit");
+}
+
+static void
+reload(struct daemon *d, const char *path)
+{
+	struct config *cfg;
+
+	notify("RELOADING=1");
+	log_info("SIGHUP: reloading %s", path);
+	cfg = load(path);
+	if (cfg == NULL) {
+		log_warnx("reload refused; the running configuration stays");
+	} else {
+		daemon_reload(d, cfg);
+		config_unref(cfg);
+	}
+	notify("READY=1");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG, *listen = NULL;
+	bool check_only = false, verbose = false;
+	struct config *cfg;
+	struct daemon d;
+	sigset_t sigs;
+	siginfo_t info;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:l:tvhV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'v':
+			verbose = true;
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("taskpoold %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	cfg = load(path);
+	if (cfg == NULL)
+		return EX_CONFIG;
+	if (listen != NULL) {
+		struct sockaddr_storage ss;
+		unsigned len;
+
+		if (config_parse_listen(listen, &ss, &len) != 0) {
+			log_error("-l %s: expected ADDRESS:PORT with a numeric "
+				  "address", listen);
+			config_unref(cfg);
+			return EX_USAGE;
+		}
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", path);
+		config_unref(cfg);
+		return 0;
+	}
+
+	/* Before any thread exists, so that every thread inherits it. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	if (daemon_start(&d, cfg, listen, verbose) != 0) {
+		config_unref(cfg);
+		return EXIT_FAILURE;
+	}
+	config_unref(cfg);
+	notify("READY=1");
+
+	for (;;) {
+		if (sigwaitinfo(&sigs, &info) < 0) {
+			if (errno != EINTR)
+				log_warn("sigwaitinfo");
+			continue;
+		}
+		if (info.si_signo == SIGHUP) {
+			reload(&d, path);
+			continue;
+		}
+		break;
+	}
+	notify("STOPPING=1");
+	daemon_stop(&d, strsignal(info.si_signo));
+	return 0;
+}

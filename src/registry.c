@@ -1,0 +1,326 @@
+/*
+ * registry.c - see registry.h.
+ *
+ * A chained hash table on the id, and two doubly linked lists through the
+ * instances: `live` (in start order) and `finished` (in finish order, so
+ * the oldest is at the head and expiry stops at the first one too young).
+ * Links live in inst->reg.
+ *
+ * Locking: one mutex guards the table, both lists, the counts and every
+ * inst->reg.  It is a leaf lock: references are dropped, and callbacks
+ * called, only after it is released.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "registry.h"
+#include "timer.h"
+
+struct list {
+	struct job_instance *head, *tail;
+	size_t len;
+};
+
+struct registry {
+	pthread_mutex_t lock;	/* guards everything below */
+	struct job_instance **buckets;
+	size_t nbuckets;	/* a power of two */
+	struct list live, finished;
+	unsigned max_jobs;
+	int64_t retain_ns;
+};
+
+static uint64_t
+hash_id(const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);	/* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+static void
+list_push(struct list *l, struct job_instance *inst)
+{
+	inst->reg.prev = l->tail;
+	inst->reg.next = NULL;
+	if (l->tail != NULL)
+		l->tail->reg.next = inst;
+	else
+		l->head = inst;
+	l->tail = inst;
+	l->len++;
+}
+
+static void
+list_remove(struct list *l, struct job_instance *inst)
+{
+	if (inst->reg.prev != NULL)
+		inst->reg.prev->reg.next = inst->reg.next;
+	else
+		l->head = inst->reg.next;
+	if (inst->reg.next != NULL)
+		inst->reg.next->reg.prev = inst->reg.prev;
+	else
+		l->tail = inst->reg.prev;
+	inst->reg.prev = inst->reg.next = NULL;
+	l->len--;
+}
+
+#define MIN_BUCKETS 1024
+
+/* Moves every entry into a new table of n buckets; false if out of memory. */
+static bool
+rehash(struct registry *r, size_t n)
+{
+	struct job_instance **b, *inst, *next;
+	size_t i;
+
+	b = calloc(n, sizeof(*b));
+	if (b == NULL)
+		return false;
+	for (i = 0; i < r->nbuckets; i++) {
+		for (inst = r->buckets[i]; inst != NULL; inst = next) {
+			size_t h = hash_id(inst->id) & (n - 1);
+
+			next = inst->reg.hash_next;
+			inst->reg.hash_next = b[h];
+			b[h] = inst;
+		}
+	}
+	free(r->buckets);
+	r->buckets = b;
+	r->nbuckets = n;
+	return true;
+}
+
+/* Doubles the table when it holds more entries than buckets. */
+static void
+maybe_grow(struct registry *r)
+{
+	if (r->live.len + r->finished.len > r->nbuckets)
+		rehash(r, r->nbuckets * 2);	/* else longer chains */
+}
+
+/*
+ * Halves the table when it is less than an eighth full, so that memory
+ * comes back after a burst (the hysteresis keeps it from flapping).
+ */
+static void
+maybe_shrink(struct registry *r)
+{
+	size_t n = r->nbuckets;
+
+	while (n > MIN_BUCKETS && (r->live.len + r->finished.len) * 8 < n)
+		n /= 2;
+	if (n != r->nbuckets)
+		rehash(r, n);
+}
+
+static void
+hash_remove(struct registry *r, struct job_instance *inst)
+{
+	struct job_instance **pp = &r->buckets[hash_id(inst->id) &
+					       (r->nbuckets - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->reg.hash_next) {
+		if (*pp == inst) {
+			*pp = inst->reg.hash_next;
+			inst->reg.hash_next = NULL;
+			return;
+		}
+	}
+}
+
+/* Unlinks a finished instance; the caller drops its reference unlocked. */
+static void
+drop_finished(struct registry *r, struct job_instance *inst)
+{
+	list_remove(&r->finished, inst);
+	hash_remove(r, inst);
+	inst->reg.listed = false;
+}
+
+struct registry *
+registry_new(unsigned max_jobs, int64_t retain_ns)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->nbuckets = MIN_BUCKETS;
+	r->buckets = calloc(r->nbuckets, sizeof(r->buckets[0]));
+	if (r->buckets == NULL) {
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->max_jobs = max_jobs;
+	r->retain_ns = retain_ns;
+	return r;
+}
+
+void
+registry_set_limits(struct registry *r, unsigned max_jobs, int64_t retain_ns)
+{
+	pthread_mutex_lock(&r->lock);
+	r->max_jobs = max_jobs;
+	r->retain_ns = retain_ns;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Waiter on each added instance's future: move it to `finished`. */
+static void
+on_finished(struct future *f, void *arg)
+{
+	struct job_instance *inst = arg;
+	struct registry *r = inst->reg.owner;
+
+	(void)f;
+	pthread_mutex_lock(&r->lock);
+	if (inst->reg.listed && !inst->reg.finished) {
+		list_remove(&r->live, inst);
+		inst->reg.finished = true;
+		inst->reg.finished_ns = timer_now_ns();
+		list_push(&r->finished, inst);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+int
+registry_add(struct registry *r, struct job_instance *inst)
+{
+	struct job_instance *evicted = NULL;
+	size_t h;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->live.len + r->finished.len >= r->max_jobs) {
+		if (r->finished.head == NULL) {
+			pthread_mutex_unlock(&r->lock);
+			errno = EAGAIN;
+			return -1;
+		}
+		evicted = r->finished.head;
+		drop_finished(r, evicted);
+	}
+	job_ref(inst);
+	inst->reg.owner = r;
+	inst->reg.listed = true;
+	inst->reg.finished = false;
+	list_push(&r->live, inst);
+	h = hash_id(inst->id) & (r->nbuckets - 1);
+	inst->reg.hash_next = r->buckets[h];
+	r->buckets[h] = inst;
+	maybe_grow(r);
+	pthread_mutex_unlock(&r->lock);
+
+	job_unref(evicted);
+	/* May run now, if the job already completed: it is listed by then. */
+	future_on_done(inst->future, &inst->reg.waiter, on_finished, inst);
+	return 0;
+}
+
+struct job_instance *
+registry_find(struct registry *r, const char *id)
+{
+	struct job_instance *inst;
+
+	pthread_mutex_lock(&r->lock);
+	inst = r->buckets[hash_id(id) & (r->nbuckets - 1)];
+	for (; inst != NULL; inst = inst->reg.hash_next)
+		if (!strcmp(inst->id, id))
+			break;
+	if (inst != NULL)
+		job_ref(inst);
+	pthread_mutex_unlock(&r->lock);
+	return inst;
+}
+
+size_t
+registry_expire(struct registry *r, int64_t now_ns)
+{
+	struct job_instance *doomed = NULL, *inst;
+	size_t n = 0;
+
+	/* Unlink under the lock onto a private chain; unref unlocked. */
+	pthread_mutex_lock(&r->lock);
+	while ((inst = r->finished.head) != NULL &&
+	       now_ns - inst->reg.finished_ns >= r->retain_ns) {
+		drop_finished(r, inst);
+		inst->reg.hash_next = doomed;
+		doomed = inst;
+		n++;
+	}
+	if (n > 0)
+		maybe_shrink(r);
+	pthread_mutex_unlock(&r->lock);
+	while (doomed != NULL) {
+		inst = doomed;
+		doomed = inst->reg.hash_next;
+		job_unref(inst);
+	}
+	return n;
+}
+
+size_t
+registry_foreach_live(struct registry *r,
+		      void (*fn)(struct job_instance *, void *), void *arg)
+{
+	struct job_instance **all, *inst;
+	size_t n = 0, i;
+
+	pthread_mutex_lock(&r->lock);
+	all = malloc((r->live.len + 1) * sizeof(*all));
+	if (all != NULL)
+		for (inst = r->live.head; inst != NULL; inst = inst->reg.next)
+			all[n++] = job_ref(inst);
+	pthread_mutex_unlock(&r->lock);
+	if (all == NULL)
+		log_warn("registry: cannot list the live jobs");
+	for (i = 0; i < n; i++) {
+		fn(all[i], arg);
+		job_unref(all[i]);
+	}
+	free(all);
+	return n;
+}
+
+struct registry_counts
+registry_counts(struct registry *r)
+{
+	struct registry_counts c;
+
+	pthread_mutex_lock(&r->lock);
+	c.live = r->live.len;
+	c.finished = r->finished.len;
+	pthread_mutex_unlock(&r->lock);
+	return c;
+}
+
+void
+registry_free(struct registry *r)
+{
+	struct job_instance *inst;
+
+	if (r == NULL)
+		return;
+	while ((inst = r->finished.head) != NULL) {
+		drop_finished(r, inst);
+		job_unref(inst);
+	}
+	/*
+	 * None is live: the caller has freed the timer and the pool, which
+	 * completes every future.  A live one would still point into r
+	 * through its future's waiter, so it cannot be freed here either.
+	 */
+	pthread_mutex_destroy(&r->lock);
+	free(r->buckets);
+	free(r);
+}

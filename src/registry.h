@@ -1,0 +1,68 @@
+/*
+ * registry.h - job instances by id: the live ones, and the finished ones
+ * for a while.
+ *
+ * Bounded: at most max_jobs instances are held.  A new one first pushes out
+ * the oldest finished instance; if every slot holds a live one, it is
+ * refused (the caller answers 503).  Finished instances are dropped
+ * `retain` after they finish, by registry_expire(), which the daemon calls
+ * from its timer.
+ */
+#ifndef TASKPOOLD_REGISTRY_H
+#define TASKPOOLD_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+struct registry;
+
+/* New, empty registry, or NULL when out of memory. */
+struct registry *registry_new(unsigned max_jobs, int64_t retain_ns);
+
+/*
+ * Changes the bounds (on reload).  Takes effect at the next add/expire.
+ * This function can't fail.
+ */
+void registry_set_limits(struct registry *r, unsigned max_jobs,
+			 int64_t retain_ns);
+
+/*
+ * Adds inst (takes its own reference) and watches its future, so that it
+ * moves to the finished list when it completes.  Returns 0, or -1 with
+ * errno EAGAIN when full of live instances.
+ */
+int registry_add(struct registry *r, struct job_instance *inst);
+
+/* The instance with this id as a new reference, or NULL. */
+struct job_instance *registry_find(struct registry *r, const char *id);
+
+/*
+ * Drops finished instances older than retain (monotonic now_ns).  Returns
+ * how many were dropped.
+ */
+size_t registry_expire(struct registry *r, int64_t now_ns);
+
+/*
+ * Calls fn on every live instance, without the registry lock held (each
+ * one is referenced for the call).  Returns how many it called fn on:
+ * 0, logged, if there is no memory to list them.
+ */
+size_t registry_foreach_live(struct registry *r,
+			     void (*fn)(struct job_instance *, void *),
+			     void *arg);
+
+struct registry_counts {
+	size_t live;
+	size_t finished;
+};
+struct registry_counts registry_counts(struct registry *r);
+
+/*
+ * Frees the registry and drops its references.  Live instances must have
+ * completed (their futures' waiters point into the registry).
+ */
+void registry_free(struct registry *r);
+
+#endif

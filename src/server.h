@@ -1,0 +1,124 @@
+/*
+ * server.h - libmicrohttpd glue: connections, request bodies, and answers
+ * that come later from another thread.
+ *
+ * The server knows HTTP and nothing of jobs.  For each complete request it
+ * calls the handler on an MHD thread.  The handler either answers at once
+ * (server_respond() before it returns) or returns SERVER_LATER after
+ * arranging for someone to call server_respond() later from any thread;
+ * meanwhile the connection is suspended and holds no thread.
+ *
+ * Ownership: a request is refcounted.  The server holds one reference
+ * until MHD is done with the connection; whoever will answer later takes
+ * its own with server_request_ref() and drops it after server_respond().
+ */
+#ifndef TASKPOOLD_SERVER_H
+#define TASKPOOLD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct server;
+struct server_request;
+
+enum server_handled {
+	SERVER_DONE,	/* server_respond() was called */
+	SERVER_LATER,	/* it will be called, from any thread */
+};
+
+typedef enum server_handled (*server_handler)(struct server_request *req,
+					      void *arg);
+
+struct server_options {
+	const struct sockaddr *addr;	/* borrowed for server_new() only */
+	socklen_t addrlen;
+	unsigned threads;
+	unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
+	size_t connection_memory;
+	unsigned connection_timeout_s;
+	size_t max_body;
+	server_handler handler;
+	void *handler_arg;
+};
+
+/*
+ * Starts listening and serving.  Returns the server, or NULL with the
+ * reason logged.
+ */
+struct server *server_new(const struct server_options *opts);
+
+/* The port actually bound (useful with port 0). */
+uint16_t server_port(struct server *s);
+
+/* Stops accepting new connections; those already open go on. */
+void server_quiesce(struct server *s);
+
+/*
+ * Waits up to timeout_ns for every request to be answered and every
+ * connection to finish with it.  Returns the number still open.
+ */
+size_t server_drain(struct server *s, int64_t timeout_ns);
+
+/*
+ * Answers whatever is still waiting with 503, resumes every suspended
+ * connection, stops MHD and frees the server.  NULL is ok.
+ */
+void server_free(struct server *s);
+
+/* Requests in flight (received, not yet finished with). */
+size_t server_active(struct server *s);
+
+/* ---- one request --------------------------------------------------------- */
+
+struct server_request *server_request_ref(struct server_request *req);
+void server_request_unref(struct server_request *req);
+
+/* Borrowed, valid while the caller holds the request. */
+const char *server_request_method(const struct server_request *req);
+const char *server_request_path(const struct server_request *req);
+const char *server_request_body(const struct server_request *req,
+				size_t *len);
+/* A request header, or NULL.  Borrowed; only during the handler call. */
+const char *server_request_header(struct server_request *req,
+				  const char *name);
+
+/*
+ * Adds a response header (copied).  Call before server_respond().
+ * Returns 0, or -1 when out of memory or past the header limit.
+ */
+int server_add_header(struct server_request *req, const char *name,
+		      const char *value);
+
+/*
+ * Sets the answer: status, content type (borrowed for the request's life:
+ * a string constant), and body (stolen; may be NULL).
+ * May be called from any thread, once; a second call only frees its body.
+ * Resumes the connection if it was suspended.
+ */
+void server_respond(struct server_request *req, unsigned status,
+		    const char *content_type, char *body, size_t len);
+
+/*
+ * Builds an answer.  It runs exactly once, with req borrowed for the call.
+ * With `wanted`, fn calls server_respond() (and may add headers first).
+ * Without it the answer would be dropped and another thread may be sending
+ * the request's answer: fn must not touch req, only release arg.
+ */
+typedef void (*server_build_fn)(struct server_request *req, void *arg,
+				bool wanted);
+
+/*
+ * Like server_respond(), but the answer is built by fn on the MHD thread
+ * that serves the connection, once it resumes.  The thread that calls this
+ * (a timer, a worker) only wakes the connection, so answers that fall due
+ * together are built in parallel by the HTTP threads instead of one after
+ * another on that thread.  If the request was answered already, or its
+ * connection ends first, fn still runs once (on this thread or at the
+ * connection's end), without `wanted`.
+ */
+void server_respond_later(struct server_request *req, server_build_fn fn,
+			  void *arg);
+
+#endif

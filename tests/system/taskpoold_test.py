@@ -1,0 +1,575 @@
+"""Shared helpers for the taskpoold system tests (Python standard library
+only).
+
+The tests run the real daemon ($TASKPOOLD) on 127.0.0.1 with a kernel-chosen
+port (-l 127.0.0.1:0) and talk HTTP to it.  Every daemon started here is
+killed by pid when its test ends, when the test program exits, and (through
+PR_SET_PDEATHSIG) when the test program dies without cleaning up.
+
+    with Daemon(CONFIG) as d:
+        status, headers, body, elapsed = d.request("GET", "/tasks")
+        d.stop()                 # SIGTERM, asserts exit status 0
+
+    if __name__ == "__main__":
+        run_tests(globals())     # test_* functions, in definition order
+"""
+
+import atexit
+import ctypes
+import ctypes.util
+import http.client
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HOST = "127.0.0.1"
+
+# automake's test driver: 77 = skipped, 99 = hard error.
+EXIT_SKIP = 77
+EXIT_HARD_ERROR = 99
+
+EX_USAGE = 64
+EX_CONFIG = 78
+
+# How long the daemon may take to print its "(port N)" line.
+START_TIMEOUT = 10.0
+# How long a plain stop (nothing running) may take.
+STOP_TIMEOUT = 15.0
+
+PORT_RE = re.compile(r"\(port (\d+)\)")
+# "job NAME done in 1.00 s (id ID)"
+JOB_DONE_RE = re.compile(
+    r" info: job (\S+) done in ([0-9.]+) s \(id ([^)]+)\)")
+# "job NAME STATE after 1.00 s (id ID)[: error]"
+JOB_END_RE = re.compile(
+    r" info: job (\S+) (done in|failed after|cancelled after|timed_out after)"
+    r" ([0-9.]+) s \(id ([^)]+)\)")
+# RFC 3339 UTC with milliseconds, as the daemon writes times.
+RFC3339_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "WARNING: ThreadSanitizer", "runtime error:")
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+class Skip(Exception):
+    """Raise from a test to skip it (exit status 77 if every test skips)."""
+
+
+def fail(msg):
+    raise TestFailure(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def check_eq(got, expected, what):
+    if got != expected:
+        raise TestFailure("%s: expected %r, got %r" % (what, expected, got))
+
+
+def check_between(value, low, high, what):
+    if not (low <= value <= high):
+        raise TestFailure("%s: %.3f s is outside [%.2f s, %.2f s]"
+                          % (what, value, low, high))
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---- environment ------------------------------------------------------------
+
+def daemon_path():
+    path = os.environ.get("TASKPOOLD")
+    if not path:
+        log("TASKPOOLD is not set: run these through `make check`, or set "
+            "TASKPOOLD to the built daemon and TASKPOOLD_SRCDIR to the "
+            "source tree")
+        sys.exit(EXIT_HARD_ERROR)
+    if not os.access(path, os.X_OK):
+        log("TASKPOOLD=%s is not an executable file" % path)
+        sys.exit(EXIT_HARD_ERROR)
+    return path
+
+
+def srcdir():
+    d = os.environ.get("TASKPOOLD_SRCDIR")
+    if d:
+        return d
+    return os.path.normpath(os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "..", ".."))
+
+
+def shipped_config_path():
+    return os.path.join(srcdir(), "etc", "taskpoold.conf")
+
+
+def raise_nofile_limit():
+    """Raises RLIMIT_NOFILE's soft limit to the hard one; returns both."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        target = 1 << 20
+    else:
+        target = hard
+    if soft == resource.RLIM_INFINITY or soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+# ---- leftovers --------------------------------------------------------------
+
+_live_pids = set()
+_live_lock = threading.Lock()
+
+
+def _kill_leftovers():
+    with _live_lock:
+        pids = list(_live_pids)
+        _live_pids.clear()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+
+
+atexit.register(_kill_leftovers)
+
+
+def _on_fatal_signal(signum, frame):
+    _kill_leftovers()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGHUP):
+    try:
+        signal.signal(_sig, _on_fatal_signal)
+    except (ValueError, OSError):
+        pass
+
+# prctl(PR_SET_PDEATHSIG, SIGKILL) in the child: the daemon dies with us
+# even if we are SIGKILLed.  The signal follows the *thread* that forked, so
+# spawn() only from the main thread (the tests do).
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
+                        use_errno=True)
+    _prctl = _libc.prctl
+except (OSError, AttributeError):
+    _prctl = None
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup():
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def spawn(args, **kwargs):
+    """Popen of the daemon (or anything), remembered for the leftover kill."""
+    p = subprocess.Popen(args, preexec_fn=_child_setup, **kwargs)
+    with _live_lock:
+        _live_pids.add(p.pid)
+    return p
+
+
+def forget(p):
+    with _live_lock:
+        _live_pids.discard(p.pid)
+
+
+def run_cli(args, timeout=15.0):
+    """Runs the daemon to completion: (exit status, stdout, stderr)."""
+    p = spawn([daemon_path()] + list(args), stdin=subprocess.DEVNULL,
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        forget(p)
+        fail("taskpoold %s did not exit within %.0f s; stderr:\n%s"
+             % (" ".join(args), timeout, err.decode(errors="replace")))
+    forget(p)
+    return p.returncode, out.decode(errors="replace"), \
+        err.decode(errors="replace")
+
+
+# ---- the daemon -------------------------------------------------------------
+
+class Daemon:
+    """A running taskpoold on 127.0.0.1, with its log captured."""
+
+    def __init__(self, config_text=None, config_path=None, extra_args=(),
+                 listen="127.0.0.1:0", start_timeout=START_TIMEOUT):
+        self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
+        if config_path is None:
+            config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
+            self.write_config(config_text, config_path)
+        self.config_path = config_path
+        self.args = [daemon_path(), "-c", config_path, "-l", listen] + \
+            list(extra_args)
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self.returncode = None
+        self._lines = []		# (monotonic time, text)
+        self._cond = threading.Condition()
+        self._eof = False
+        self._reader = None
+
+    @staticmethod
+    def write_config(text, path):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)	# the daemon never reads half a file
+
+    # -- start and stop --
+
+    def start(self):
+        rfd, wfd = os.pipe()
+        try:
+            self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
+                              stdout=wfd, stderr=wfd, close_fds=True)
+        finally:
+            os.close(wfd)
+        self._reader = threading.Thread(target=self._read, args=(rfd,),
+                                        daemon=True)
+        self._reader.start()
+        t, line, m = self.wait_for_log(PORT_RE, timeout=self.start_timeout,
+                                       what="the '(port N)' start-up line")
+        self.port = int(m.group(1))
+        check(self.port > 0, "the daemon reports port 0")
+        return self
+
+    def _read(self, fd):
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            buf = b""
+            while True:
+                chunk = f.read(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                now = time.monotonic()
+                *lines, buf = buf.split(b"\n")
+                if lines:
+                    with self._cond:
+                        for line in lines:
+                            self._lines.append(
+                                (now, line.decode(errors="replace")))
+                        self._cond.notify_all()
+            with self._cond:
+                if buf:
+                    self._lines.append((time.monotonic(),
+                                        buf.decode(errors="replace")))
+                self._eof = True
+                self._cond.notify_all()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        check(self.running(), "the daemon is not running (exit status %r); "
+              "log:\n%s" % (self.proc.poll(), self.log_text()))
+        os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout):
+        """Waits for the process to exit: (exit status, seconds waited)."""
+        t0 = time.monotonic()
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            fail("the daemon did not exit within %.1f s; log:\n%s"
+                 % (timeout, self.log_text()))
+        elapsed = time.monotonic() - t0
+        self._finish(rc)
+        return rc, elapsed
+
+    def _finish(self, rc):
+        self.returncode = rc
+        forget(self.proc)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        self.check_no_sanitizer_report()
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, expect=0):
+        """Sends sig (SIGTERM), waits, asserts the exit status; returns it."""
+        if not self.running():
+            rc = self.proc.wait()
+            self._finish(rc)
+            fail("the daemon had already exited with status %r; log:\n%s"
+                 % (rc, self.log_text()))
+        os.kill(self.proc.pid, sig)
+        rc, _ = self.wait_exit(timeout)
+        if expect is not None and rc != expect:
+            fail("the daemon exited with status %r after %s, expected %r; "
+                 "log:\n%s" % (rc, signal.Signals(sig).name, expect,
+                               self.log_text()))
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait()
+        if self.proc is not None:
+            forget(self.proc)
+
+    def check_no_sanitizer_report(self):
+        for _, line in self.log_lines():
+            for marker in SANITIZER_MARKERS:
+                if marker in line:
+                    fail("sanitizer report in the daemon's log:\n%s"
+                         % self.log_text())
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None and self.running():
+                self.stop()
+            elif exc_type is None and self.returncode is None and \
+                    self.proc is not None:
+                rc = self.proc.wait()
+                self._finish(rc)
+                fail("the daemon died during the test (status %r); log:\n%s"
+                     % (rc, self.log_text()))
+        finally:
+            self.close()
+        return False
+
+    def close(self):
+        self.kill()
+        self.tmpdir.cleanup()
+
+    # -- the log --
+
+    def log_lines(self):
+        """[(arrival time.monotonic(), line)] so far."""
+        with self._cond:
+            return list(self._lines)
+
+    def log_text(self):
+        return "\n".join("    " + l for _, l in self.log_lines())
+
+    def wait_for_log(self, pattern, timeout=10.0, start=0, what=None):
+        """Waits for a line (from index `start`) matching the regex pattern.
+
+        Returns (arrival time, line, match object).  Fails with the captured
+        log on timeout or if the daemon's output ends first.
+        """
+        if isinstance(pattern, str):
+            pattern = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = start
+        with self._cond:
+            while True:
+                while i < len(self._lines):
+                    t, line = self._lines[i]
+                    m = pattern.search(line)
+                    if m:
+                        return t, line, m
+                    i += 1
+                left = deadline - time.monotonic()
+                if self._eof or left <= 0:
+                    break
+                self._cond.wait(left)
+        fail("no log line for %s (/%s/) within %.1f s%s; log:\n%s"
+             % (what or "the pattern", pattern.pattern, timeout,
+                " (the daemon's output ended)" if self._eof else "",
+                self.log_text()))
+
+    def job_done_lines(self):
+        """[(arrival time, name, seconds, id)] of the "job NAME done" lines."""
+        out = []
+        for t, line in self.log_lines():
+            m = JOB_DONE_RE.search(line)
+            if m:
+                out.append((t, m.group(1), float(m.group(2)), m.group(3)))
+        return out
+
+    # -- HTTP --
+
+    def request(self, method, path, headers=None, body=None, timeout=30.0):
+        """One request on a fresh connection.
+
+        Returns (status, headers, body bytes, elapsed seconds); headers is an
+        http.client.HTTPMessage (case-insensitive .get()).
+        """
+        if isinstance(body, str):
+            body = body.encode()
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        t0 = time.monotonic()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            elapsed = time.monotonic() - t0
+            return resp.status, resp.headers, data, elapsed
+        except (OSError, http.client.HTTPException) as e:
+            fail("%s %s failed after %.2f s: %r; daemon log:\n%s"
+                 % (method, path, time.monotonic() - t0, e, self.log_text()))
+        finally:
+            conn.close()
+
+    def get_json(self, path, expect_status=200, timeout=30.0):
+        """GET path, asserting status and a JSON body; returns the value."""
+        status, headers, body, _ = self.request("GET", path, timeout=timeout)
+        check_eq(status, expect_status, "GET %s status (body %r)"
+                 % (path, body))
+        try:
+            return json.loads(body)
+        except ValueError:
+            fail("GET %s: body is not JSON: %r" % (path, body))
+
+    def raw_request(self, data, timeout=10.0):
+        """Sends raw bytes; returns (status, {lowercased header: value}, body).
+
+        Reads one response (Content-Length framed, or up to EOF).
+        """
+        first_line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        try:
+            with socket.create_connection((HOST, self.port),
+                                          timeout=timeout) as s:
+                s.sendall(data)
+                return read_response(s)
+        except socket.timeout:
+            fail("%r: no complete answer within %.1f s" % (first_line,
+                                                          timeout))
+        except OSError as e:
+            fail("%r: %r; daemon log:\n%s" % (first_line, e,
+                                               self.log_text()))
+
+
+def read_response(sock):
+    """Reads one HTTP/1.1 response from a socket: (status, headers, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            fail("connection closed before a full response header; got %r"
+                 % buf)
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    check(len(parts) >= 2 and parts[0].startswith("HTTP/1."),
+          "bad status line %r" % lines[0])
+    status = int(parts[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        while len(rest) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        body = rest[:n]
+    else:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        body = rest
+    return status, headers, body
+
+
+def dumps(value):
+    """The daemon's JSON text for value (jansson's default format, which is
+    json.dumps's: ", " and ": " separators, keys in insertion order)."""
+    return json.dumps(value).encode()
+
+
+def header(headers, name):
+    """A header's value from an HTTPMessage or a raw_request() dict."""
+    if isinstance(headers, dict):
+        return headers.get(name.lower())
+    return headers.get(name)
+
+
+def check_problem(status, headers, body, expect_status, what,
+                  detail=None):
+    """Asserts an RFC 9457 problem+json answer; returns the parsed body."""
+    check_eq(status, expect_status, "%s: status (body %r)" % (what, body))
+    check_eq(header(headers, "Content-Type"), "application/problem+json",
+             "%s: Content-Type" % what)
+    try:
+        p = json.loads(body)
+    except ValueError:
+        fail("%s: problem body is not JSON: %r" % (what, body))
+    check(isinstance(p, dict), "%s: problem is not an object: %r"
+          % (what, p))
+    check_eq(p.get("status"), expect_status, "%s: problem status" % what)
+    check_eq(p.get("type"), "about:blank", "%s: problem type" % what)
+    check(isinstance(p.get("title"), str) and p["title"],
+          "%s: problem has no title: %r" % (what, p))
+    if detail is not None:
+        check_eq(p.get("detail"), detail, "%s: problem detail" % what)
+    return p
+
+
+# ---- the runner -------------------------------------------------------------
+
+def run_tests(namespace):
+    """Runs namespace's test_* functions in definition order and exits."""
+    tests = [(name, fn) for name, fn in namespace.items()
+             if name.startswith("test_") and callable(fn)]
+    passed = failed = skipped = 0
+    for name, fn in tests:
+        try:
+            fn()
+        except Skip as e:
+            skipped += 1
+            log("SKIP %s: %s" % (name, e))
+        except Exception as e:	# noqa: BLE001 - report and go on
+            failed += 1
+            reason = str(e) if isinstance(e, AssertionError) and str(e) \
+                else "%s: %s" % (type(e).__name__, e)
+            log("FAIL %s: %s" % (name, reason))
+            if not isinstance(e, TestFailure):
+                log(traceback.format_exc().rstrip())
+        else:
+            passed += 1
+            log("PASS %s" % name)
+        _kill_leftovers()
+    log("%d passed, %d failed" % (passed, failed))
+    if failed:
+        sys.exit(1)
+    if skipped and not passed:
+        sys.exit(EXIT_SKIP)
+    sys.exit(0)

@@ -1,0 +1,835 @@
+/*
+ * check_registry.c - job instances by id: add and find, the move from live
+ * to finished, the bound and its eviction order, expiry, and the walk over
+ * the live ones.
+ *
+ * Instances come from job_new() on a one-job config; no job is run: each
+ * test completes the futures itself with future_complete(), which is what
+ * moves an instance to the finished list.  Every reference a test takes is
+ * given back, so the sanitizer build's leak check covers the registry's own.
+ */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "future.h"
+#include "job.h"
+#include "kinds/kinds.h"
+#include "registry.h"
+#include "timer.h"
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S  INT64_C(1000000000)
+#define MAX_JOBS_MIN 16		/* the smallest max_jobs config allows */
+#define HOUR_NS (3600 * NS_PER_S)
+
+/* ---- fixtures and helpers ------------------------------------------------ */
+
+static struct config *cfg;
+static const struct job_def *def;
+static struct timer *timer;
+static struct job_env env;
+
+/* Loads a config with one sleep job, x, from a file in a temporary dir. */
+static struct config *
+load_config(void)
+{
+	static const char text[] = "[job x]\nkind = sleep\nduration = 1s\n";
+	char dir[] = "/tmp/check_registry.XXXXXX";
+	char path[sizeof(dir) + 16];
+	struct config_error err;
+	struct config *c;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/x.conf", dir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fputs(text, fp) >= 0, 1);
+	ck_assert_int_eq(fclose(fp), 0);
+	c = config_load(path, &err);
+	unlink(path);
+	rmdir(dir);
+	ck_assert_msg(c != NULL, "line %d: %s", err.line, err.text);
+	return c;
+}
+
+static void
+setup(void)
+{
+	cfg = load_config();
+	def = config_find_job(cfg, "x");
+	ck_assert_ptr_nonnull(def);
+	timer = timer_new();
+	ck_assert_ptr_nonnull(timer);
+	job_env_init(&env, "t", timer, NULL);
+	/* Completions would log a line each. */
+	atomic_store(&env.log_jobs, false);
+}
+
+static void
+teardown(void)
+{
+	timer_free(timer);
+	config_unref(cfg);
+}
+
+/* A new instance of job x (a new reference, future QUEUED). */
+static struct job_instance *
+new_job(void)
+{
+	struct job_instance *inst = job_new(&env, cfg, def);
+
+	ck_assert_ptr_nonnull(inst);
+	return inst;
+}
+
+/* Completes inst's future, as the job's kind would. */
+static void
+complete(struct job_instance *inst)
+{
+	ck_assert(future_complete(inst->future, FUTURE_SUCCEEDED,
+				  strdup("done"), NULL));
+}
+
+static unsigned
+refs_of(struct job_instance *inst)
+{
+	return atomic_load(&inst->refs);
+}
+
+/* True if r finds id (the reference find returns is given back). */
+static bool
+found(struct registry *r, const char *id)
+{
+	struct job_instance *inst = registry_find(r, id);
+
+	job_unref(inst);
+	return inst != NULL;
+}
+
+/*
+ * Ends a test: completes what is still live (registry_free wants none),
+ * frees the registry, and drops the test's own references, which must then
+ * be the last ones.
+ */
+static void
+finish(struct registry *r, struct job_instance **insts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!future_state_is_done(future_state(insts[i]->future)))
+			complete(insts[i]);
+	registry_free(r);
+	for (i = 0; i < n; i++) {
+		ck_assert_uint_eq(refs_of(insts[i]), 1);
+		job_unref(insts[i]);
+	}
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- a job's own life (kind sleep, duration 1s) ------------------------ */
+
+START_TEST(test_job_cancelled_before_it_starts_arms_no_timer)
+{
+	struct job_instance *inst = new_job();
+
+	/* A stop can cancel it between registry_add() and job_run(). */
+	ck_assert(job_cancel(inst));
+	ck_assert_int_eq(job_run(inst), 0);
+	ck_assert_int_eq(future_state(inst->future), FUTURE_CANCELLED);
+	ck_assert_uint_eq(timer_pending(timer), 0);
+	ck_assert_uint_eq(refs_of(inst), 1);
+	job_unref(inst);
+}
+END_TEST
+
+static void *
+run_job(void *arg)
+{
+	ck_assert_int_eq(job_run(arg), 0);
+	return NULL;
+}
+
+/*
+ * job_run() and job_cancel() at once, as a stop does to a job that is
+ * starting: under TSan this checks that starting a job writes nothing a
+ * cancel reads unlocked.  The job ends cancelled, never armed and lost.
+ */
+START_TEST(test_job_cancel_racing_job_run_ends_cancelled)
+{
+	int round;
+
+	for (round = 0; round < 200; round++) {
+		struct job_instance *inst = new_job();
+		pthread_t t;
+
+		ck_assert_int_eq(pthread_create(&t, NULL, run_job, inst), 0);
+		job_cancel(inst);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		/* A cancel that came between start and arming is retried. */
+		while (!future_state_is_done(future_state(inst->future)))
+			job_cancel(inst);
+		ck_assert_int_eq(future_state(inst->future),
+				 FUTURE_CANCELLED);
+		ck_assert_uint_eq(timer_pending(timer), 0);
+		ck_assert_uint_eq(refs_of(inst), 1);
+		job_unref(inst);
+	}
+}
+END_TEST
+
+START_TEST(test_kind_names_come_from_the_table)
+{
+	ck_assert_str_eq(job_kind_names(), "sleep");
+	ck_assert_ptr_eq(job_kind_find("sleep"), &job_kind_sleep);
+	ck_assert_ptr_null(job_kind_find("exec"));
+}
+END_TEST
+
+/* ---- add and find ---------------------------------------------------------- */
+
+START_TEST(test_add_takes_its_own_reference)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	ck_assert_uint_eq(refs_of(a), 2);
+	finish(r, &a, 1);
+}
+END_TEST
+
+START_TEST(test_find_returns_a_new_reference_to_the_same_instance)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job(), *got;
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	got = registry_find(r, a->id);
+	ck_assert_ptr_eq(got, a);
+	ck_assert_str_eq(got->id, a->id);
+	ck_assert_uint_eq(refs_of(a), 3);
+	job_unref(got);
+	ck_assert_uint_eq(refs_of(a), 2);
+	finish(r, &a, 1);
+}
+END_TEST
+
+START_TEST(test_find_tells_apart_several_instances)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[3], *got;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	ck_assert_str_ne(insts[0]->id, insts[1]->id);
+	for (i = 0; i < 3; i++) {
+		got = registry_find(r, insts[i]->id);
+		ck_assert_ptr_eq(got, insts[i]);
+		job_unref(got);
+	}
+	finish(r, insts, 3);
+}
+END_TEST
+
+START_TEST(test_find_of_unknown_id_returns_null)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+	char longer[JOB_ID_MAX + 1], shorter[JOB_ID_MAX];
+
+	ck_assert_ptr_null(registry_find(r, a->id));	/* not added yet */
+	ck_assert_int_eq(registry_add(r, a), 0);
+	snprintf(longer, sizeof(longer), "%s0", a->id);
+	snprintf(shorter, sizeof(shorter), "%.*s", (int)strlen(a->id) - 1,
+		 a->id);
+	ck_assert_ptr_null(registry_find(r, longer));
+	ck_assert_ptr_null(registry_find(r, shorter));
+	ck_assert_ptr_null(registry_find(r, ""));
+	ck_assert_ptr_null(registry_find(r, "t-zzzzzzzz-1"));
+	ck_assert_uint_eq(refs_of(a), 2);
+	finish(r, &a, 1);
+}
+END_TEST
+
+START_TEST(test_finished_job_is_still_found)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job(), *got;
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	complete(a);
+	got = registry_find(r, a->id);
+	ck_assert_ptr_eq(got, a);
+	ck_assert_str_eq(future_result(got->future), "done");
+	job_unref(got);
+	finish(r, &a, 1);
+}
+END_TEST
+
+/* ---- live and finished ------------------------------------------------------ */
+
+START_TEST(test_new_registry_counts_nothing)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct registry_counts n = registry_counts(r);
+
+	ck_assert_uint_eq(n.live, 0);
+	ck_assert_uint_eq(n.finished, 0);
+	registry_free(r);
+}
+END_TEST
+
+START_TEST(test_completing_a_job_moves_it_from_live_to_finished)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[2] = { new_job(), new_job() };
+	struct registry_counts n;
+
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	ck_assert_int_eq(registry_add(r, insts[1]), 0);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 2);
+	ck_assert_uint_eq(n.finished, 0);
+	complete(insts[1]);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 1);
+	ck_assert_uint_eq(n.finished, 1);
+	finish(r, insts, 2);
+}
+END_TEST
+
+START_TEST(test_every_terminal_state_counts_as_finished)
+{
+	static const enum future_state states[] = {
+		FUTURE_SUCCEEDED, FUTURE_FAILED, FUTURE_CANCELLED,
+		FUTURE_TIMED_OUT,
+	};
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[4];
+	struct registry_counts n;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+		ck_assert(future_complete(insts[i]->future, states[i], NULL,
+					  NULL));
+	}
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 0);
+	ck_assert_uint_eq(n.finished, 4);
+	finish(r, insts, 4);
+}
+END_TEST
+
+START_TEST(test_job_completed_before_add_is_finished_at_once)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+	struct registry_counts n;
+
+	complete(a);
+	ck_assert_int_eq(registry_add(r, a), 0);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 0);
+	ck_assert_uint_eq(n.finished, 1);
+	ck_assert(found(r, a->id));
+	finish(r, &a, 1);
+}
+END_TEST
+
+/* ---- the bound ------------------------------------------------------------- */
+
+/* Adds MAX_JOBS_MIN new instances to r, all live, into insts. */
+static void
+fill(struct registry *r, struct job_instance **insts)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_JOBS_MIN; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+}
+
+START_TEST(test_add_to_registry_full_of_live_jobs_fails_with_EAGAIN)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[MAX_JOBS_MIN + 1];
+	struct registry_counts n;
+
+	fill(r, insts);
+	insts[MAX_JOBS_MIN] = new_job();
+	errno = 0;
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN]), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	/* Refused means untouched: not held, not found, not counted. */
+	ck_assert_uint_eq(refs_of(insts[MAX_JOBS_MIN]), 1);
+	ck_assert(!found(r, insts[MAX_JOBS_MIN]->id));
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, MAX_JOBS_MIN);
+	ck_assert_uint_eq(n.finished, 0);
+	finish(r, insts, MAX_JOBS_MIN + 1);
+}
+END_TEST
+
+START_TEST(test_add_to_full_registry_evicts_the_oldest_finished)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[MAX_JOBS_MIN + 1];
+	struct registry_counts n;
+
+	fill(r, insts);
+	complete(insts[3]);
+	complete(insts[7]);
+	insts[MAX_JOBS_MIN] = new_job();
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN]), 0);
+	ck_assert(!found(r, insts[3]->id));
+	ck_assert_uint_eq(refs_of(insts[3]), 1);	/* the registry's is gone */
+	ck_assert(found(r, insts[7]->id));
+	ck_assert(found(r, insts[MAX_JOBS_MIN]->id));
+	ck_assert(found(r, insts[0]->id));
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, MAX_JOBS_MIN - 1);
+	ck_assert_uint_eq(n.finished, 1);
+	finish(r, insts, MAX_JOBS_MIN + 1);
+}
+END_TEST
+
+START_TEST(test_eviction_follows_finish_order_not_add_order)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[MAX_JOBS_MIN + 2];
+
+	fill(r, insts);
+	complete(insts[9]);	/* finished first, added later */
+	complete(insts[2]);
+	insts[MAX_JOBS_MIN] = new_job();
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN]), 0);
+	ck_assert(!found(r, insts[9]->id));
+	ck_assert(found(r, insts[2]->id));
+	insts[MAX_JOBS_MIN + 1] = new_job();
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN + 1]), 0);
+	ck_assert(!found(r, insts[2]->id));
+	finish(r, insts, MAX_JOBS_MIN + 2);
+}
+END_TEST
+
+START_TEST(test_add_fails_again_once_evictions_used_up_the_finished)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[MAX_JOBS_MIN + 2];
+	struct registry_counts n;
+
+	fill(r, insts);
+	complete(insts[0]);
+	insts[MAX_JOBS_MIN] = new_job();
+	insts[MAX_JOBS_MIN + 1] = new_job();
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN]), 0);
+	errno = 0;
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN + 1]), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, MAX_JOBS_MIN);
+	ck_assert_uint_eq(n.finished, 0);
+	finish(r, insts, MAX_JOBS_MIN + 2);
+}
+END_TEST
+
+START_TEST(test_lowered_limit_applies_at_the_next_add)
+{
+	struct registry *r = registry_new(2 * MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[MAX_JOBS_MIN + 1];
+
+	fill(r, insts);
+	registry_set_limits(r, MAX_JOBS_MIN, HOUR_NS);
+	insts[MAX_JOBS_MIN] = new_job();
+	errno = 0;
+	ck_assert_int_eq(registry_add(r, insts[MAX_JOBS_MIN]), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	finish(r, insts, MAX_JOBS_MIN + 1);
+}
+END_TEST
+
+/* ---- expiry ------------------------------------------------------------------ */
+
+START_TEST(test_expire_with_retain_0_drops_every_finished_job)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, 0);
+	struct job_instance *insts[3];
+	struct registry_counts n;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	complete(insts[0]);
+	complete(insts[2]);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns()), 2);
+	ck_assert(!found(r, insts[0]->id));
+	ck_assert(!found(r, insts[2]->id));
+	ck_assert(found(r, insts[1]->id));
+	ck_assert_uint_eq(refs_of(insts[0]), 1);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 1);
+	ck_assert_uint_eq(n.finished, 0);
+	finish(r, insts, 3);
+}
+END_TEST
+
+START_TEST(test_expire_keeps_jobs_finished_less_than_retain_ago)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	complete(a);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns()), 0);
+	ck_assert(found(r, a->id));
+	ck_assert_uint_eq(registry_counts(r).finished, 1);
+	finish(r, &a, 1);
+}
+END_TEST
+
+START_TEST(test_expire_drops_jobs_once_retain_has_passed)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	complete(a);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS), 1);
+	ck_assert(!found(r, a->id));
+	ck_assert_uint_eq(registry_counts(r).finished, 0);
+	finish(r, &a, 1);
+}
+END_TEST
+
+START_TEST(test_expire_drops_only_jobs_finished_more_than_retain_ago)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, NS_PER_S);
+	struct job_instance *insts[2] = { new_job(), new_job() };
+	int64_t between;
+
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	ck_assert_int_eq(registry_add(r, insts[1]), 0);
+	complete(insts[0]);
+	sleep_ms(5);
+	between = timer_now_ns();
+	sleep_ms(5);
+	complete(insts[1]);
+	/* One second after `between`: the first is older than that. */
+	ck_assert_uint_eq(registry_expire(r, between + NS_PER_S), 1);
+	ck_assert(!found(r, insts[0]->id));
+	ck_assert(found(r, insts[1]->id));
+	ck_assert_uint_eq(registry_counts(r).finished, 1);
+	finish(r, insts, 2);
+}
+END_TEST
+
+START_TEST(test_expire_never_drops_live_jobs)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, 0);
+	struct job_instance *insts[2] = { new_job(), new_job() };
+	struct registry_counts n;
+
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	ck_assert_int_eq(registry_add(r, insts[1]), 0);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + 24 * HOUR_NS),
+			  0);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 2);
+	ck_assert_uint_eq(n.finished, 0);
+	ck_assert(found(r, insts[0]->id));
+	finish(r, insts, 2);
+}
+END_TEST
+
+START_TEST(test_raised_retain_applies_at_the_next_expire)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, 0);
+	struct job_instance *a = new_job();
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	complete(a);
+	registry_set_limits(r, MAX_JOBS_MIN, HOUR_NS);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns()), 0);
+	ck_assert(found(r, a->id));
+	finish(r, &a, 1);
+}
+END_TEST
+
+/* ---- the walk over live jobs ---------------------------------------------------- */
+
+struct visits {
+	size_t n;
+	struct job_instance *seen[8];
+	unsigned refs[8];	/* each one's count during the call */
+};
+
+static void
+visit(struct job_instance *inst, void *arg)
+{
+	struct visits *v = arg;
+
+	ck_assert_uint_lt(v->n, 8);
+	v->refs[v->n] = refs_of(inst);
+	v->seen[v->n++] = inst;
+}
+
+static bool
+visited(const struct visits *v, const struct job_instance *inst)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->seen[i] == inst)
+			return true;
+	return false;
+}
+
+START_TEST(test_foreach_live_visits_exactly_the_live_jobs)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[5];
+	struct visits v = { 0 };
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	complete(insts[1]);
+	complete(insts[4]);
+	ck_assert_uint_eq(registry_foreach_live(r, visit, &v), 3);
+	ck_assert_uint_eq(v.n, 3);
+	ck_assert(visited(&v, insts[0]));
+	ck_assert(visited(&v, insts[2]));
+	ck_assert(visited(&v, insts[3]));
+	finish(r, insts, 5);
+}
+END_TEST
+
+START_TEST(test_foreach_live_holds_a_reference_during_each_call)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+	struct visits v = { 0 };
+
+	ck_assert_int_eq(registry_add(r, a), 0);
+	ck_assert_uint_eq(registry_foreach_live(r, visit, &v), 1);
+	ck_assert_uint_eq(v.refs[0], 3);	/* ours, the registry's, the walk's */
+	ck_assert_uint_eq(refs_of(a), 2);
+	finish(r, &a, 1);
+}
+END_TEST
+
+START_TEST(test_foreach_live_with_no_live_jobs_calls_nothing)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job();
+	struct visits v = { 0 };
+
+	ck_assert_uint_eq(registry_foreach_live(r, visit, &v), 0);
+	ck_assert_int_eq(registry_add(r, a), 0);
+	complete(a);
+	ck_assert_uint_eq(registry_foreach_live(r, visit, &v), 0);
+	ck_assert_uint_eq(v.n, 0);
+	finish(r, &a, 1);
+}
+END_TEST
+
+/* ---- growth and teardown ------------------------------------------------------ */
+
+#define MANY 5000
+
+START_TEST(test_table_grows_and_still_finds_5000_jobs)
+{
+	struct registry *r = registry_new(2 * MANY, HOUR_NS);
+	struct job_instance **insts = calloc(MANY, sizeof(*insts)), *got;
+	struct registry_counts n;
+	size_t i;
+
+	ck_assert_ptr_nonnull(insts);
+	for (i = 0; i < MANY; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, MANY);
+	for (i = 0; i < MANY; i++) {
+		got = registry_find(r, insts[i]->id);
+		ck_assert_ptr_eq(got, insts[i]);
+		job_unref(got);
+	}
+	/* Half of them finished, so the finished list is walked too. */
+	for (i = 0; i < MANY; i += 2)
+		complete(insts[i]);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS),
+			  MANY / 2);
+	for (i = 0; i < MANY; i++)
+		ck_assert(found(r, insts[i]->id) == (i % 2 == 1));
+	finish(r, insts, MANY);
+	free(insts);
+}
+END_TEST
+
+START_TEST(test_table_shrinks_after_a_burst_and_still_finds_the_rest)
+{
+	struct registry *r = registry_new(2 * MANY, HOUR_NS);
+	struct job_instance **insts = calloc(MANY, sizeof(*insts));
+	struct job_instance *late;
+	size_t i;
+
+	ck_assert_ptr_nonnull(insts);
+	for (i = 0; i < MANY; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	/* All but the last ten finish and expire: the table shrinks. */
+	for (i = 0; i < MANY - 10; i++)
+		complete(insts[i]);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS),
+			  MANY - 10);
+	for (i = 0; i < MANY; i++)
+		ck_assert(found(r, insts[i]->id) == (i >= MANY - 10));
+	late = new_job();
+	ck_assert_int_eq(registry_add(r, late), 0);
+	ck_assert(found(r, late->id));
+	complete(late);
+	registry_expire(r, timer_now_ns() + HOUR_NS);
+	ck_assert(!found(r, late->id));
+	job_unref(late);
+	finish(r, insts, MANY);
+	free(insts);
+}
+END_TEST
+
+START_TEST(test_free_with_only_finished_jobs_drops_their_references)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[3];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+		complete(insts[i]);
+	}
+	registry_free(r);
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(refs_of(insts[i]), 1);
+		job_unref(insts[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_free_of_null_does_nothing)
+{
+	registry_free(NULL);
+}
+END_TEST
+
+/* ---- the suite ----------------------------------------------------------------- */
+
+static Suite *
+registry_suite(void)
+{
+	Suite *s = suite_create("registry");
+	TCase *tc;
+
+	tc = tcase_create("job");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_job_cancelled_before_it_starts_arms_no_timer);
+	tcase_add_test(tc, test_job_cancel_racing_job_run_ends_cancelled);
+	tcase_add_test(tc, test_kind_names_come_from_the_table);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("find");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_add_takes_its_own_reference);
+	tcase_add_test(tc, test_find_returns_a_new_reference_to_the_same_instance);
+	tcase_add_test(tc, test_find_tells_apart_several_instances);
+	tcase_add_test(tc, test_find_of_unknown_id_returns_null);
+	tcase_add_test(tc, test_finished_job_is_still_found);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("counts");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_new_registry_counts_nothing);
+	tcase_add_test(tc, test_completing_a_job_moves_it_from_live_to_finished);
+	tcase_add_test(tc, test_every_terminal_state_counts_as_finished);
+	tcase_add_test(tc, test_job_completed_before_add_is_finished_at_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bound");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_add_to_registry_full_of_live_jobs_fails_with_EAGAIN);
+	tcase_add_test(tc, test_add_to_full_registry_evicts_the_oldest_finished);
+	tcase_add_test(tc, test_eviction_follows_finish_order_not_add_order);
+	tcase_add_test(tc, test_add_fails_again_once_evictions_used_up_the_finished);
+	tcase_add_test(tc, test_lowered_limit_applies_at_the_next_add);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("expire");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_expire_with_retain_0_drops_every_finished_job);
+	tcase_add_test(tc, test_expire_keeps_jobs_finished_less_than_retain_ago);
+	tcase_add_test(tc, test_expire_drops_jobs_once_retain_has_passed);
+	tcase_add_test(tc, test_expire_drops_only_jobs_finished_more_than_retain_ago);
+	tcase_add_test(tc, test_expire_never_drops_live_jobs);
+	tcase_add_test(tc, test_raised_retain_applies_at_the_next_expire);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("foreach");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_foreach_live_visits_exactly_the_live_jobs);
+	tcase_add_test(tc, test_foreach_live_holds_a_reference_during_each_call);
+	tcase_add_test(tc, test_foreach_live_with_no_live_jobs_calls_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifetime");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	/* 5000 instances under ASan: allow more than Check's default 4 s. */
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_table_grows_and_still_finds_5000_jobs);
+	tcase_add_test(tc, test_table_shrinks_after_a_burst_and_still_finds_the_rest);
+	tcase_add_test(tc, test_free_with_only_finished_jobs_drops_their_references);
+	tcase_add_test(tc, test_free_of_null_does_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(registry_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
