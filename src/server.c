@@ -22,8 +22,18 @@
  * run on the MHD thread when the connection resumes, or at the latest
  * when MHD is done with the connection, so that it runs exactly once.
  *
+ * Threads: each HTTP thread runs its own MHD daemon in MHD's "external
+ * epoll" mode (MHD_run() when its epoll fd or our eventfd is ready); the
+ * daemons share one listening socket.  With MHD's internal thread pool,
+ * MHD_quiesce_daemon() races the pool's loop and MHD aborts the process;
+ * here it runs under the thread's lock, between two MHD_run() calls.  In
+ * this mode MHD has no wake-up channel of its own: resume() writes the
+ * thread's eventfd.  docs/THREADS.md has the whole story.
+ *
  * Locking: the server lock guards the list of open requests and the
  * counts; it is a leaf lock.  Never held while calling MHD or the handler.
+ * A thread's lock is held while its daemon runs, so handlers run under it;
+ * only server_quiesce() takes it from outside.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,7 +45,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +61,7 @@
 #include "timer.h"
 
 #define MAX_RESPONSE_HEADERS 4
+#define LISTEN_BACKLOG 4096	/* capped by net.core.somaxconn */
 
 enum req_state { REQ_HANDLING, REQ_SUSPENDED, REQ_RESPONDED };
 
@@ -55,6 +72,7 @@ struct server_request {
 	server_build_fn build;		/* set by the claimer, run once */
 	void *build_arg;
 	struct server *server;
+	struct server_thread *thread;	/* whose daemon has the connection */
 	struct MHD_Connection *conn;	/* only used on the MHD thread */
 	char *method, *path;
 	char *body;
@@ -80,10 +98,26 @@ struct server_request {
 	struct server_request *prev, *next;
 };
 
-struct server {
+/*
+ * One HTTP thread and the MHD daemon that only it runs.  The daemons share
+ * one listening socket, as the workers of MHD's own thread pool do.
+ */
+struct server_thread {
+	struct server *server;
 	struct MHD_Daemon *mhd;
-	struct server_options opts;
-	int quiesced_fd;	/* main thread only; -1 until quiesced */
+	pthread_t tid;
+	int epfd;		/* MHD's epoll fd and wake_fd */
+	int wake_fd;		/* eventfd: run MHD again (resumed, stop) */
+	atomic_bool wake_pending;	/* wake_fd written, not yet read */
+	pthread_mutex_t lock;	/* held around MHD_run() and quiescing */
+};
+
+struct server {
+	struct server_options opts;	/* opts.addr is not kept */
+	struct server_thread *threads;
+	unsigned nthreads;
+	int listen_fd;		/* main thread only; -1 once quiesced */
+	atomic_bool stop;	/* the threads are to return */
 	atomic_bool draining;	/* set once quiesced */
 	pthread_mutex_t lock;	/* guards the list and active */
 	pthread_cond_t idle;	/* active dropped to 0 */
@@ -176,12 +210,41 @@ server_add_header(struct server_request *req, const char *name,
  */
 static _Thread_local struct server_request *building;
 
+/*
+ * Makes thread t run its daemon again.  MHD drops its own wake-up channel
+ * when it has no thread of its own, so a resumed connection would wait for
+ * the next network event.  One write per wake-up, however many resumes
+ * come in before the thread runs.
+ */
+static void
+wake(struct server_thread *t)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&t->wake_pending, true))
+		return;
+	/* Can only fail once the counter is near 2^64: it is read on
+	 * every wake-up.  If it did, let the next resume try again. */
+	if (write(t->wake_fd, &one, sizeof(one)) != sizeof(one)) {
+		log_warn("cannot wake an HTTP thread");
+		atomic_store(&t->wake_pending, false);
+	}
+}
+
+/* Any thread: hands a suspended connection back to its daemon. */
+static void
+resume(struct server_request *req)
+{
+	MHD_resume_connection(req->conn);
+	wake(req->thread);
+}
+
 /* Makes the claimed answer visible; resumes if the connection waits. */
 static void
 publish(struct server_request *req)
 {
 	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED)
-		MHD_resume_connection(req->conn);
+		resume(req);
 }
 
 static void
@@ -406,9 +469,10 @@ check_framing(struct server *s, struct MHD_Connection *conn,
 /* ---- MHD callbacks --------------------------------------------------------------- */
 
 static struct server_request *
-request_new(struct server *s, struct MHD_Connection *conn, const char *url,
-	    const char *method)
+request_new(struct server_thread *t, struct MHD_Connection *conn,
+	    const char *url, const char *method)
 {
+	struct server *s = t->server;
 	struct server_request *req = calloc(1, sizeof(*req));
 
 	if (req == NULL)
@@ -417,6 +481,7 @@ request_new(struct server *s, struct MHD_Connection *conn, const char *url,
 	atomic_init(&req->state, REQ_HANDLING);
 	atomic_flag_clear(&req->claimed);
 	req->server = s;
+	req->thread = t;
 	req->conn = conn;
 	req->method = strdup(method);
 	req->path = strdup(url);
@@ -474,7 +539,7 @@ dispatch(struct server *s, struct server_request *req)
 	MHD_suspend_connection(req->conn);
 	if (!atomic_compare_exchange_strong(&req->state, &expected,
 					    REQ_SUSPENDED))
-		MHD_resume_connection(req->conn);	/* answered meanwhile */
+		resume(req);	/* answered meanwhile */
 	return MHD_YES;
 }
 
@@ -483,13 +548,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	   const char *method, const char *version, const char *upload_data,
 	   size_t *upload_data_size, void **con_cls)
 {
-	struct server *s = cls;
+	struct server_thread *t = cls;
+	struct server *s = t->server;
 	struct server_request *req = *con_cls;
 	const char *why = NULL;
 	unsigned status;
 
 	if (req == NULL) {
-		req = request_new(s, conn, url, method);
+		req = request_new(t, conn, url, method);
 		if (req == NULL)
 			return MHD_NO;
 		*con_cls = req;
@@ -520,7 +586,8 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
-	struct server *s = cls;
+	struct server_thread *t = cls;
+	struct server *s = t->server;
 	struct server_request *req = *con_cls;
 
 	(void)conn;
@@ -577,78 +644,298 @@ default_max_connections(void)
 	       (unsigned)(rl.rlim_cur - 64);
 }
 
+/* "127.0.0.1:8080" or "[::1]:8080", for messages. */
+static void
+format_addr(const struct sockaddr *addr, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		const struct sockaddr_in *in = (const void *)addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(in->sin_port));
+	}
+}
+
+/*
+ * The listening socket that every thread's daemon accepts from, set up as
+ * MHD sets up its own: SO_REUSEADDR, and IPv6 only for an IPv6 address.
+ */
+static int
+listen_socket(const struct sockaddr *addr, socklen_t addrlen)
+{
+	char where[INET6_ADDRSTRLEN + 8];
+	int fd, on = 1;
+
+	format_addr(addr, where, sizeof(where));
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		log_warn("cannot listen on %s: socket", where);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    (addr->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0)) {
+		log_warn("cannot listen on %s: setsockopt", where);
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, addr, addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+		log_warn("cannot listen on %s", where);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * How long the thread may wait for events: until MHD must close an idle
+ * connection, 0 when it holds data that no new event would announce, or
+ * for ever (-1).
+ */
+static int
+next_timeout(struct MHD_Daemon *mhd)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (MHD_get_timeout(mhd, &ms) != MHD_YES)
+		return -1;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/*
+ * One HTTP thread: waits on its daemon's epoll fd (connections and the
+ * listening socket) and on its wake_fd, then runs the daemon under t->lock.
+ */
+static void *
+serve(void *arg)
+{
+	struct server_thread *t = arg;
+	struct server *s = t->server;
+	struct epoll_event ev[2];
+	uint64_t count;
+	int i, n, timeout;
+
+	pthread_mutex_lock(&t->lock);
+	timeout = next_timeout(t->mhd);
+	pthread_mutex_unlock(&t->lock);
+	for (;;) {
+		n = epoll_wait(t->epfd, ev, 2, timeout);
+		if (n < 0 && errno != EINTR) {
+			/* EBADF, EFAULT or EINVAL: a bug of ours.  Looping
+			 * on it would burn a core and answer nobody. */
+			log_warn("HTTP thread: epoll_wait");
+			abort();
+		}
+		for (i = 0; i < n; i++)
+			if (ev[i].data.ptr == &t->wake_fd) {
+				/*
+				 * Read, then clear.  The other way round, a
+				 * write that came in between is read here
+				 * while wake_pending stays set, and later
+				 * resumes never write: lost until the next
+				 * network event (seen under load in
+				 * test_concurrency).  This way a resume that
+				 * found it set is seen by MHD_run() below:
+				 * the exchange pairs with wake()'s.
+				 */
+				if (read(t->wake_fd, &count, sizeof(count)) < 0 &&
+				    errno != EAGAIN)
+					log_warn("HTTP thread: eventfd");
+				atomic_exchange(&t->wake_pending, false);
+			}
+		if (atomic_load_explicit(&s->stop, memory_order_acquire))
+			return NULL;
+		pthread_mutex_lock(&t->lock);
+		MHD_run(t->mhd);	/* it logs its own errors */
+		timeout = next_timeout(t->mhd);
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+/*
+ * Stops one daemon; its thread must not be running.  Quiesced first so that
+ * MHD does not close the shared listening socket: that is ours to close.
+ */
+static void
+stop_daemon(struct server_thread *t)
+{
+	if (t->epfd >= 0)
+		close(t->epfd);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
+	if (t->mhd != NULL) {
+		MHD_quiesce_daemon(t->mhd);
+		MHD_stop_daemon(t->mhd);
+	}
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* Starts the daemon of thread t, not yet the thread. */
+static int
+start_daemon(struct server *s, struct server_thread *t, unsigned limit)
+{
+	const union MHD_DaemonInfo *info;
+	struct epoll_event mhd_ev = { .events = EPOLLIN };
+	struct epoll_event wake_ev = { .events = EPOLLIN,
+				       .data.ptr = &t->wake_fd };
+
+	t->server = s;
+	atomic_init(&t->wake_pending, false);
+	pthread_mutex_init(&t->lock, NULL);
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/*
+	 * No MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only inside MHD_run()
+	 * on our thread.  With MHD's own threads, MHD_quiesce_daemon() races
+	 * their loop and aborts the daemon ("Failed to remove listen FD from
+	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
+	 * The logger comes first, so that MHD logs nothing to stderr itself.
+	 */
+	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+				  MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+		0, NULL, NULL, on_request, t,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,
+		MHD_OPTION_CONNECTION_TIMEOUT, s->opts.connection_timeout_s,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, t,
+		MHD_OPTION_END);
+	if (t->mhd == NULL) {
+		log_warnx("cannot serve HTTP: libmicrohttpd failed to start");
+		stop_daemon(t);
+		return -1;
+	}
+	info = MHD_get_daemon_info(t->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (t->epfd < 0 || t->wake_fd < 0 || info == NULL ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, info->epoll_fd, &mhd_ev) != 0 ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &wake_ev) != 0) {
+		log_warn("cannot serve HTTP: epoll");
+		stop_daemon(t);
+		return -1;
+	}
+	return 0;
+}
+
+/* Tells the first n threads to return, and joins them. */
+static void
+stop_threads(struct server *s, unsigned n)
+{
+	unsigned i;
+
+	atomic_store_explicit(&s->stop, true, memory_order_release);
+	for (i = 0; i < n; i++) {
+		atomic_store(&s->threads[i].wake_pending, false);
+		wake(&s->threads[i]);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(s->threads[i].tid, NULL);
+}
+
 struct server *
 server_new(const struct server_options *opts)
 {
 	struct server *s = calloc(1, sizeof(*s));
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
-			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-			 MHD_USE_TURBO;
-	unsigned limit;
+	unsigned limit, n, started = 0, running = 0;
+	int err;
 
 	if (s == NULL) {
 		log_warn("server");
 		return NULL;
 	}
 	s->opts = *opts;
-	s->quiesced_fd = -1;
+	s->opts.addr = NULL;	/* borrowed for this call only */
+	s->listen_fd = -1;
+	atomic_init(&s->stop, false);
+	atomic_init(&s->draining, false);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
-	if (opts->addr->sa_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	n = s->nthreads = opts->threads > 0 ? opts->threads : 1;
 	limit = opts->max_connections ? opts->max_connections :
 		default_max_connections();
-	/* The logger first, so that MHD logs nothing to stderr itself. */
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, opts->addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads,
-		MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->connection_memory,
-		MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_END);
-	if (s->mhd == NULL) {
-		log_warn("cannot listen (libmicrohttpd failed to start)");
-		pthread_cond_destroy(&s->idle);
-		pthread_mutex_destroy(&s->lock);
-		free(s);
-		return NULL;
+	s->threads = calloc(n, sizeof(*s->threads));
+	if (s->threads == NULL) {
+		log_warn("server");
+		goto fail;
+	}
+	s->listen_fd = listen_socket(opts->addr, opts->addrlen);
+	if (s->listen_fd < 0)
+		goto fail;
+	/* The limit is split between the threads, as MHD's own pool does. */
+	for (; started < n; started++) {
+		unsigned share = limit / n + (started < limit % n);
+
+		if (start_daemon(s, &s->threads[started],
+				 share > 0 ? share : 1) != 0)
+			goto fail;
+	}
+	for (; running < n; running++) {
+		err = pthread_create(&s->threads[running].tid, NULL, serve,
+				     &s->threads[running]);
+		if (err != 0) {
+			errno = err;
+			log_warn("cannot start an HTTP thread");
+			goto fail;
+		}
 	}
 	log_debug("HTTP: %u threads, at most %u connections, %zu bytes "
-		  "each", opts->threads, limit, opts->connection_memory);
+		  "each", n, limit, opts->connection_memory);
 	return s;
+fail:
+	stop_threads(s, running);
+	while (started > 0)
+		stop_daemon(&s->threads[--started]);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	free(s->threads);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
 }
 
 uint16_t
 server_port(struct server *s)
 {
-	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 
-	return info != NULL ? info->port : 0;
+	if (s->listen_fd < 0 ||
+	    getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 void
 server_quiesce(struct server *s)
 {
-	if (s->quiesced_fd >= 0)
+	unsigned i;
+
+	if (atomic_exchange(&s->draining, true))
 		return;
+	/* Under its lock, each daemon is between two MHD_run() calls. */
+	for (i = 0; i < s->nthreads; i++) {
+		pthread_mutex_lock(&s->threads[i].lock);
+		MHD_quiesce_daemon(s->threads[i].mhd);
+		pthread_mutex_unlock(&s->threads[i].lock);
+	}
 	/*
-	 * MHD hands the listening socket back, to be closed only after
-	 * MHD_stop_daemon() (its threads may still look at it).  Shutting it
-	 * down now makes Linux reset new and backlogged clients at once (a
-	 * load balancer moves on) instead of leaving them in a backlog that
-	 * nobody accepts from.
+	 * No daemon looks at the socket now.  Closing it resets new and
+	 * backlogged clients at once (a load balancer moves on) instead of
+	 * leaving them in a backlog that nobody accepts from.
 	 */
-	atomic_store(&s->draining, true);
-	s->quiesced_fd = MHD_quiesce_daemon(s->mhd);
-	if (s->quiesced_fd < 0)
-		log_warnx("libmicrohttpd could not stop listening; new "
-			  "connections are still accepted while stopping");
-	else if (shutdown(s->quiesced_fd, SHUT_RDWR) != 0)
-		log_warn("shutdown of the listening socket");
+	close(s->listen_fd);
+	s->listen_fd = -1;
 }
 
 size_t
@@ -712,13 +999,14 @@ server_free(struct server *s)
 {
 	struct server_request *req;
 	size_t n = 0;
+	unsigned i;
 
 	if (s == NULL)
 		return;
 	/*
 	 * MHD must not stop with a connection suspended.  Answer whatever
 	 * still waits (normally nothing: runs were cancelled before) and
-	 * give MHD a moment to send those answers.
+	 * give the HTTP threads a moment to send those answers.
 	 */
 	while ((req = next_unanswered(s)) != NULL) {
 		respond_problem(req, 503, "the daemon is stopping");
@@ -729,9 +1017,13 @@ server_free(struct server *s)
 		log_warnx("answered %zu waiting requests with 503 at stop", n);
 		server_drain(s, 1000000000);
 	}
-	MHD_stop_daemon(s->mhd);
-	if (s->quiesced_fd >= 0)
-		close(s->quiesced_fd);
+	stop_threads(s, s->nthreads);
+	/* Closes what is still open; on_completed() runs on this thread. */
+	for (i = 0; i < s->nthreads; i++)
+		stop_daemon(&s->threads[i]);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	free(s->threads);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
