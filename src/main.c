@@ -32,13 +32,16 @@ usage(FILE *out)
 	fprintf(out,
 		"usage: taskpoold [-tvhV] [-c file] [-l address:port]\n"
 		"\n"
-		"  -c file          configuration file (default %s)\n"
-		"  -l address:port  listen here instead of [server] listen,\n"
-		"                   e.g. 127.0.0.1:8080 or [::1]:0\n"
-		"  -t               check the configuration and exit\n"
-		"  -v               log more (debug); overrides [log] level\n"
-		"  -h               show this help and exit\n"
-		"  -V               show the version and exit\n"
+		"  -c, --config=file          configuration file\n"
+		"                             (default %s)\n"
+		"  -l, --listen=address:port  listen here instead of [server] "
+		"listen,\n"
+		"                             e.g. 127.0.0.1:8080 or [::1]:0\n"
+		"  -t, --test                 check the configuration and exit\n"
+		"  -v, --verbose              log more (debug); overrides [log] "
+		"level\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
 		"\n"
 		"Signals: SIGTERM or SIGINT stop gracefully, SIGHUP reloads "
 		"the\nconfiguration.  See taskpoold(8) and "
@@ -121,7 +124,17 @@ main(int argc, char **argv)
 	siginfo_t info;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:l:tvhV")) != -1) {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "test", no_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:l:tvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;

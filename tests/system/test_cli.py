@@ -74,6 +74,22 @@ def test_version():
     check_eq(err, "", "taskpoold -V stderr")
 
 
+def test_long_options_are_the_short_ones():
+    for args, short in ((["--help"], ["-h"]), (["--version"], ["-V"])):
+        check_eq(run_cli(args), run_cli(short), " ".join(args))
+    path = shipped_config_path()
+    rc, out, err = run_cli(["--test", "--config=" + path,
+                            "--listen", "127.0.0.1:0", "--verbose"])
+    check_eq((rc, out, err), (0, "%s: configuration OK\n" % path, ""),
+             "taskpoold --test --config=FILE --listen ADDR --verbose")
+    rc, out, err = run_cli(["--test", "--config", path, "--listen=nope"])
+    check_eq(rc, 64, "--listen=nope exit status (EX_USAGE)")
+    check("-l nope: expected ADDRESS:PORT" in err, "--listen=nope: %r" % err)
+    rc, out, err = run_cli(["--bogus"])
+    check_eq(rc, 64, "--bogus exit status (EX_USAGE)")
+    check_usage(err[err.index("usage:"):], "--bogus (stderr)")
+
+
 def test_check_shipped_config():
     path = shipped_config_path()
     rc, out, err = run_cli(["-t", "-c", path])
