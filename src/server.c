@@ -39,6 +39,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,13 +63,15 @@
 
 #define MAX_RESPONSE_HEADERS 4
 #define LISTEN_BACKLOG 4096	/* capped by net.core.somaxconn */
+#define FDS_PER_THREAD 3	/* MHD's epoll fd, ours, the eventfd */
 
 enum req_state { REQ_HANDLING, REQ_SUSPENDED, REQ_RESPONDED };
 
 struct server_request {
 	atomic_uint refs;
 	atomic_int state;		/* enum req_state, see the top */
-	atomic_flag claimed;		/* someone is writing the answer */
+	atomic_bool claimed;		/* someone is writing the answer */
+	atomic_bool published;		/* ...and has handed it over */
 	server_build_fn build;		/* set by the claimer, run once */
 	void *build_arg;
 	struct server *server;
@@ -239,12 +242,17 @@ resume(struct server_request *req)
 	wake(req->thread);
 }
 
-/* Makes the claimed answer visible; resumes if the connection waits. */
+/*
+ * Makes the claimed answer visible; resumes if the connection waits.  Then
+ * `published`: server_free() waits for it, since resume() still uses the
+ * connection and the HTTP thread.
+ */
 static void
 publish(struct server_request *req)
 {
 	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED)
 		resume(req);
+	atomic_store(&req->published, true);
 }
 
 static void
@@ -266,7 +274,7 @@ server_respond(struct server_request *req, unsigned status,
 		set_answer(req, status, content_type, body, len);
 		return;
 	}
-	if (atomic_flag_test_and_set(&req->claimed)) {
+	if (atomic_exchange(&req->claimed, true)) {
 		free(body);	/* answered already (e.g. at shutdown) */
 		return;
 	}
@@ -278,7 +286,7 @@ void
 server_respond_later(struct server_request *req, server_build_fn fn,
 		     void *arg)
 {
-	if (atomic_flag_test_and_set(&req->claimed)) {
+	if (atomic_exchange(&req->claimed, true)) {
 		fn(req, arg, false);	/* answered already: release arg */
 		return;
 	}
@@ -479,7 +487,8 @@ request_new(struct server_thread *t, struct MHD_Connection *conn,
 		return NULL;
 	atomic_init(&req->refs, 1);
 	atomic_init(&req->state, REQ_HANDLING);
-	atomic_flag_clear(&req->claimed);
+	atomic_init(&req->claimed, false);
+	atomic_init(&req->published, false);
 	req->server = s;
 	req->thread = t;
 	req->conn = conn;
@@ -629,19 +638,21 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 /*
  * MHD's default connection limit is FD_SETSIZE-4 (1020), far too low for
  * thousands of waiting clients.  Use what the fd limit allows, less a
- * reserve for the daemon's own files and the listening socket.
+ * reserve: 64 for the daemon's own files and the listening socket, and
+ * the 3 that each HTTP thread holds (two epoll fds and an eventfd).
  */
 static unsigned
-default_max_connections(void)
+default_max_connections(unsigned threads)
 {
+	rlim_t reserve = 64 + (rlim_t)FDS_PER_THREAD * threads;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return 1000;
-	if (rl.rlim_cur <= 128)
+	if (rl.rlim_cur < reserve + 64)
 		return 64;
-	return rl.rlim_cur - 64 > 1000000 ? 1000000 :
-	       (unsigned)(rl.rlim_cur - 64);
+	return rl.rlim_cur - reserve > 1000000 ? 1000000 :
+	       (unsigned)(rl.rlim_cur - reserve);
 }
 
 /* "127.0.0.1:8080" or "[::1]:8080", for messages. */
@@ -767,14 +778,14 @@ serve(void *arg)
 static void
 stop_daemon(struct server_thread *t)
 {
-	if (t->epfd >= 0)
-		close(t->epfd);
-	if (t->wake_fd >= 0)
-		close(t->wake_fd);
 	if (t->mhd != NULL) {
 		MHD_quiesce_daemon(t->mhd);
 		MHD_stop_daemon(t->mhd);
 	}
+	if (t->epfd >= 0)
+		close(t->epfd);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
 	pthread_mutex_destroy(&t->lock);
 }
 
@@ -845,7 +856,8 @@ server_new(const struct server_options *opts)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	unsigned limit, n, started = 0, running = 0;
-	int err;
+	sigset_t all, old;
+	int err = 0;
 
 	if (s == NULL) {
 		log_warn("server");
@@ -860,7 +872,9 @@ server_new(const struct server_options *opts)
 	pthread_cond_init(&s->idle, NULL);
 	n = s->nthreads = opts->threads > 0 ? opts->threads : 1;
 	limit = opts->max_connections ? opts->max_connections :
-		default_max_connections();
+		default_max_connections(n);
+	if (limit < n)
+		limit = n;	/* MHD takes 0 as "its default" */
 	s->threads = calloc(n, sizeof(*s->threads));
 	if (s->threads == NULL) {
 		log_warn("server");
@@ -870,21 +884,24 @@ server_new(const struct server_options *opts)
 	if (s->listen_fd < 0)
 		goto fail;
 	/* The limit is split between the threads, as MHD's own pool does. */
-	for (; started < n; started++) {
-		unsigned share = limit / n + (started < limit % n);
-
+	for (; started < n; started++)
 		if (start_daemon(s, &s->threads[started],
-				 share > 0 ? share : 1) != 0)
+				 limit / n + (started < limit % n)) != 0)
 			goto fail;
-	}
+	/* The threads inherit this mask: signals are the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; running < n; running++) {
 		err = pthread_create(&s->threads[running].tid, NULL, serve,
 				     &s->threads[running]);
-		if (err != 0) {
-			errno = err;
-			log_warn("cannot start an HTTP thread");
-			goto fail;
-		}
+		if (err != 0)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (running < n) {
+		errno = err;
+		log_warn("cannot start an HTTP thread");
+		goto fail;
 	}
 	log_debug("HTTP: %u threads, at most %u connections, %zu bytes "
 		  "each", n, limit, opts->connection_memory);
@@ -994,6 +1011,32 @@ next_unanswered(struct server *s)
 	return req;
 }
 
+/*
+ * Waits until no answer is half handed over: claimed by some thread (a
+ * timer, a worker) that has not yet resumed the connection and woken its
+ * HTTP thread.  After next_unanswered() has claimed everything, no thread
+ * can claim an open request any more, so this ends within microseconds.
+ */
+static void
+wait_for_publishers(struct server *s)
+{
+	const struct timespec ms = { 0, 1000000 };
+	struct server_request *req;
+	bool busy;
+
+	for (;;) {
+		busy = false;
+		pthread_mutex_lock(&s->lock);
+		for (req = s->open; req != NULL && !busy; req = req->next)
+			busy = atomic_load(&req->claimed) &&
+			       !atomic_load(&req->published);
+		pthread_mutex_unlock(&s->lock);
+		if (!busy)
+			return;
+		nanosleep(&ms, NULL);
+	}
+}
+
 void
 server_free(struct server *s)
 {
@@ -1013,6 +1056,7 @@ server_free(struct server *s)
 		server_request_unref(req);
 		n++;
 	}
+	wait_for_publishers(s);
 	if (n > 0) {
 		log_warnx("answered %zu waiting requests with 503 at stop", n);
 		server_drain(s, 1000000000);
