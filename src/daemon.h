@@ -32,6 +32,7 @@ struct daemon {
 	struct job_env env;
 	struct server *server;
 	struct timer_entry expiry;	/* registry expiry, every second */
+	size_t expired;		/* timer thread: this burst's expiries */
 	atomic_bool stopping;
 };
 

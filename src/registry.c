@@ -244,14 +244,14 @@ registry_find(struct registry *r, const char *id)
 }
 
 size_t
-registry_expire(struct registry *r, int64_t now_ns)
+registry_expire(struct registry *r, int64_t now_ns, size_t max)
 {
 	struct job_instance *doomed = NULL, *inst;
 	size_t n = 0;
 
 	/* Unlink under the lock onto a private chain; unref unlocked. */
 	pthread_mutex_lock(&r->lock);
-	while ((inst = r->finished.head) != NULL &&
+	while (n < max && (inst = r->finished.head) != NULL &&
 	       now_ns - inst->reg.finished_ns >= r->retain_ns) {
 		drop_finished(r, inst);
 		inst->reg.hash_next = doomed;

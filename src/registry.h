@@ -39,10 +39,12 @@ int registry_add(struct registry *r, struct job_instance *inst);
 struct job_instance *registry_find(struct registry *r, const char *id);
 
 /*
- * Drops finished instances older than retain (monotonic now_ns).  Returns
- * how many were dropped.
+ * Drops finished instances older than retain (monotonic now_ns), the
+ * oldest first and at most max of them, so that one call holds the lock
+ * (and its caller, the timer thread) only briefly.  Returns how many were
+ * dropped: max means there may be more.
  */
-size_t registry_expire(struct registry *r, int64_t now_ns);
+size_t registry_expire(struct registry *r, int64_t now_ns, size_t max);
 
 /*
  * Calls fn on every live instance, without the registry lock held (each

@@ -487,7 +487,7 @@ START_TEST(test_expire_with_retain_0_drops_every_finished_job)
 	}
 	complete(insts[0]);
 	complete(insts[2]);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns()), 2);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), SIZE_MAX), 2);
 	ck_assert(!found(r, insts[0]->id));
 	ck_assert(!found(r, insts[2]->id));
 	ck_assert(found(r, insts[1]->id));
@@ -499,6 +499,38 @@ START_TEST(test_expire_with_retain_0_drops_every_finished_job)
 }
 END_TEST
 
+START_TEST(test_expire_drops_at_most_max_the_oldest_first)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, 0);
+	struct job_instance *insts[5];
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	/* Finished in the order 3, 1, 4, 0, 2. */
+	complete(insts[3]);
+	complete(insts[1]);
+	complete(insts[4]);
+	complete(insts[0]);
+	complete(insts[2]);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), 2), 2);
+	ck_assert(!found(r, insts[3]->id));
+	ck_assert(!found(r, insts[1]->id));
+	ck_assert(found(r, insts[4]->id));
+	ck_assert_uint_eq(registry_counts(r).finished, 3);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), 2), 2);
+	ck_assert(!found(r, insts[4]->id));
+	ck_assert(!found(r, insts[0]->id));
+	ck_assert(found(r, insts[2]->id));
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), 2), 1);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), 2), 0);
+	ck_assert_uint_eq(registry_counts(r).finished, 0);
+	finish(r, insts, 5);
+}
+END_TEST
+
 START_TEST(test_expire_keeps_jobs_finished_less_than_retain_ago)
 {
 	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
@@ -506,7 +538,7 @@ START_TEST(test_expire_keeps_jobs_finished_less_than_retain_ago)
 
 	ck_assert_int_eq(registry_add(r, a), 0);
 	complete(a);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns()), 0);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), SIZE_MAX), 0);
 	ck_assert(found(r, a->id));
 	ck_assert_uint_eq(registry_counts(r).finished, 1);
 	finish(r, &a, 1);
@@ -520,7 +552,8 @@ START_TEST(test_expire_drops_jobs_once_retain_has_passed)
 
 	ck_assert_int_eq(registry_add(r, a), 0);
 	complete(a);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS), 1);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS,
+					  SIZE_MAX), 1);
 	ck_assert(!found(r, a->id));
 	ck_assert_uint_eq(registry_counts(r).finished, 0);
 	finish(r, &a, 1);
@@ -541,7 +574,7 @@ START_TEST(test_expire_drops_only_jobs_finished_more_than_retain_ago)
 	sleep_ms(5);
 	complete(insts[1]);
 	/* One second after `between`: the first is older than that. */
-	ck_assert_uint_eq(registry_expire(r, between + NS_PER_S), 1);
+	ck_assert_uint_eq(registry_expire(r, between + NS_PER_S, SIZE_MAX), 1);
 	ck_assert(!found(r, insts[0]->id));
 	ck_assert(found(r, insts[1]->id));
 	ck_assert_uint_eq(registry_counts(r).finished, 1);
@@ -557,7 +590,7 @@ START_TEST(test_expire_never_drops_live_jobs)
 
 	ck_assert_int_eq(registry_add(r, insts[0]), 0);
 	ck_assert_int_eq(registry_add(r, insts[1]), 0);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + 24 * HOUR_NS),
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + 24 * HOUR_NS, SIZE_MAX),
 			  0);
 	n = registry_counts(r);
 	ck_assert_uint_eq(n.live, 2);
@@ -575,7 +608,7 @@ START_TEST(test_raised_retain_applies_at_the_next_expire)
 	ck_assert_int_eq(registry_add(r, a), 0);
 	complete(a);
 	registry_set_limits(r, MAX_JOBS_MIN, HOUR_NS);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns()), 0);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), SIZE_MAX), 0);
 	ck_assert(found(r, a->id));
 	finish(r, &a, 1);
 }
@@ -687,7 +720,7 @@ START_TEST(test_table_grows_and_still_finds_5000_jobs)
 	/* Half of them finished, so the finished list is walked too. */
 	for (i = 0; i < MANY; i += 2)
 		complete(insts[i]);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS),
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS, SIZE_MAX),
 			  MANY / 2);
 	for (i = 0; i < MANY; i++)
 		ck_assert(found(r, insts[i]->id) == (i % 2 == 1));
@@ -711,7 +744,7 @@ START_TEST(test_table_shrinks_after_a_burst_and_still_finds_the_rest)
 	/* All but the last ten finish and expire: the table shrinks. */
 	for (i = 0; i < MANY - 10; i++)
 		complete(insts[i]);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS),
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS, SIZE_MAX),
 			  MANY - 10);
 	for (i = 0; i < MANY; i++)
 		ck_assert(found(r, insts[i]->id) == (i >= MANY - 10));
@@ -719,7 +752,7 @@ START_TEST(test_table_shrinks_after_a_burst_and_still_finds_the_rest)
 	ck_assert_int_eq(registry_add(r, late), 0);
 	ck_assert(found(r, late->id));
 	complete(late);
-	registry_expire(r, timer_now_ns() + HOUR_NS);
+	registry_expire(r, timer_now_ns() + HOUR_NS, SIZE_MAX);
 	ck_assert(!found(r, late->id));
 	job_unref(late);
 	finish(r, insts, MANY);
@@ -796,6 +829,7 @@ registry_suite(void)
 	tc = tcase_create("expire");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_expire_with_retain_0_drops_every_finished_job);
+	tcase_add_test(tc, test_expire_drops_at_most_max_the_oldest_first);
 	tcase_add_test(tc, test_expire_keeps_jobs_finished_less_than_retain_ago);
 	tcase_add_test(tc, test_expire_drops_jobs_once_retain_has_passed);
 	tcase_add_test(tc, test_expire_drops_only_jobs_finished_more_than_retain_ago);
