@@ -851,6 +851,27 @@ stop_threads(struct server *s, unsigned n)
 		pthread_join(s->threads[i].tid, NULL);
 }
 
+/*
+ * Joins the first `running` threads, stops the first `started` daemons
+ * (closing what connections they still have: on_completed() runs on this
+ * thread) and frees the server.
+ */
+static void
+destroy(struct server *s, unsigned running, unsigned started)
+{
+	unsigned i;
+
+	stop_threads(s, running);
+	for (i = 0; i < started; i++)
+		stop_daemon(&s->threads[i]);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	free(s->threads);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
 struct server *
 server_new(const struct server_options *opts)
 {
@@ -907,15 +928,7 @@ server_new(const struct server_options *opts)
 		  "each", n, limit, opts->connection_memory);
 	return s;
 fail:
-	stop_threads(s, running);
-	while (started > 0)
-		stop_daemon(&s->threads[--started]);
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	free(s->threads);
-	pthread_cond_destroy(&s->idle);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	destroy(s, running, started);
 	return NULL;
 }
 
@@ -1042,7 +1055,6 @@ server_free(struct server *s)
 {
 	struct server_request *req;
 	size_t n = 0;
-	unsigned i;
 
 	if (s == NULL)
 		return;
@@ -1061,14 +1073,5 @@ server_free(struct server *s)
 		log_warnx("answered %zu waiting requests with 503 at stop", n);
 		server_drain(s, 1000000000);
 	}
-	stop_threads(s, s->nthreads);
-	/* Closes what is still open; on_completed() runs on this thread. */
-	for (i = 0; i < s->nthreads; i++)
-		stop_daemon(&s->threads[i]);
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	free(s->threads);
-	pthread_cond_destroy(&s->idle);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	destroy(s, s->nthreads, s->nthreads);
 }
