@@ -134,7 +134,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 
-	while ((ch = getopt_long(argc, argv, "c:l:tvhV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:tvhV", longopts,
+				 NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;

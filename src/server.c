@@ -35,9 +35,12 @@
  * A thread's lock is held while its daemon runs, so handlers run under it;
  * only server_quiesce() takes it from outside.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -46,9 +49,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
-#include <limits.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -75,7 +75,9 @@ struct server_request {
 	server_build_fn build;		/* set by the claimer, run once */
 	void *build_arg;
 	struct server *server;
-	struct server_thread *thread;	/* whose daemon has the connection */
+	struct server_thread *thread;	/* borrowed: whose daemon has the
+					 * connection; outlives every resume
+					 * (server_free waits for them) */
 	struct MHD_Connection *conn;	/* only used on the MHD thread */
 	char *method, *path;
 	char *body;
@@ -106,18 +108,19 @@ struct server_request {
  * one listening socket, as the workers of MHD's own thread pool do.
  */
 struct server_thread {
-	struct server *server;
-	struct MHD_Daemon *mhd;
+	struct server *server;	/* borrowed: the owner */
+	struct MHD_Daemon *mhd;	/* owned; used only under lock */
 	pthread_t tid;
-	int epfd;		/* MHD's epoll fd and wake_fd */
-	int wake_fd;		/* eventfd: run MHD again (resumed, stop) */
+	int epfd;		/* owned: MHD's epoll fd and wake_fd */
+	int wake_fd;		/* owned eventfd: run MHD again */
 	atomic_bool wake_pending;	/* wake_fd written, not yet read */
-	pthread_mutex_t lock;	/* held around MHD_run() and quiescing */
+	pthread_mutex_t lock;	/* guards mhd: MHD_run(), MHD_get_timeout(),
+				 * MHD_quiesce_daemon() */
 };
 
 struct server {
 	struct server_options opts;	/* opts.addr is not kept */
-	struct server_thread *threads;
+	struct server_thread *threads;	/* owned, nthreads of them */
 	unsigned nthreads;
 	int listen_fd;		/* main thread only; -1 once quiesced */
 	atomic_bool stop;	/* the threads are to return */

@@ -99,6 +99,18 @@ complete(struct job_instance *inst)
 				  strdup("done"), NULL));
 }
 
+/* n new jobs, each added to r. */
+static void
+add_jobs(struct registry *r, struct job_instance **insts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		insts[i] = new_job();
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+}
+
 static unsigned
 refs_of(struct job_instance *inst)
 {
@@ -238,10 +250,7 @@ START_TEST(test_find_tells_apart_several_instances)
 	struct job_instance *insts[3], *got;
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, 3);
 	ck_assert_str_ne(insts[0]->id, insts[1]->id);
 	for (i = 0; i < 3; i++) {
 		got = registry_find(r, insts[i]->id);
@@ -365,12 +374,7 @@ END_TEST
 static void
 fill(struct registry *r, struct job_instance **insts)
 {
-	size_t i;
-
-	for (i = 0; i < MAX_JOBS_MIN; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, MAX_JOBS_MIN);
 }
 
 START_TEST(test_add_to_registry_full_of_live_jobs_fails_with_EAGAIN)
@@ -479,12 +483,8 @@ START_TEST(test_expire_with_retain_0_drops_every_finished_job)
 	struct registry *r = registry_new(MAX_JOBS_MIN, 0);
 	struct job_instance *insts[3];
 	struct registry_counts n;
-	size_t i;
 
-	for (i = 0; i < 3; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, 3);
 	complete(insts[0]);
 	complete(insts[2]);
 	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), SIZE_MAX), 2);
@@ -503,12 +503,8 @@ START_TEST(test_expire_drops_at_most_max_the_oldest_first)
 {
 	struct registry *r = registry_new(MAX_JOBS_MIN, 0);
 	struct job_instance *insts[5];
-	size_t i;
 
-	for (i = 0; i < 5; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, 5);
 	/* Finished in the order 3, 1, 4, 0, 2. */
 	complete(insts[3]);
 	complete(insts[1]);
@@ -590,8 +586,8 @@ START_TEST(test_expire_never_drops_live_jobs)
 
 	ck_assert_int_eq(registry_add(r, insts[0]), 0);
 	ck_assert_int_eq(registry_add(r, insts[1]), 0);
-	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + 24 * HOUR_NS, SIZE_MAX),
-			  0);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + 24 * HOUR_NS,
+					  SIZE_MAX), 0);
 	n = registry_counts(r);
 	ck_assert_uint_eq(n.live, 2);
 	ck_assert_uint_eq(n.finished, 0);
@@ -648,12 +644,8 @@ START_TEST(test_foreach_live_visits_exactly_the_live_jobs)
 	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
 	struct job_instance *insts[5];
 	struct visits v = { 0 };
-	size_t i;
 
-	for (i = 0; i < 5; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, 5);
 	complete(insts[1]);
 	complete(insts[4]);
 	ck_assert_uint_eq(registry_foreach_live(r, visit, &v), 3);
@@ -706,10 +698,7 @@ START_TEST(test_table_grows_and_still_finds_5000_jobs)
 	size_t i;
 
 	ck_assert_ptr_nonnull(insts);
-	for (i = 0; i < MANY; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, MANY);
 	n = registry_counts(r);
 	ck_assert_uint_eq(n.live, MANY);
 	for (i = 0; i < MANY; i++) {
@@ -737,10 +726,7 @@ START_TEST(test_table_shrinks_after_a_burst_and_still_finds_the_rest)
 	size_t i;
 
 	ck_assert_ptr_nonnull(insts);
-	for (i = 0; i < MANY; i++) {
-		insts[i] = new_job();
-		ck_assert_int_eq(registry_add(r, insts[i]), 0);
-	}
+	add_jobs(r, insts, MANY);
 	/* All but the last ten finish and expire: the table shrinks. */
 	for (i = 0; i < MANY - 10; i++)
 		complete(insts[i]);
