@@ -54,11 +54,13 @@ respond_json(struct server_request *req, unsigned status, json_t *value)
 	return SERVER_DONE;
 }
 
+/* Answers with a problem document; the one place api.c answers errors. */
 static enum server_handled
 respond_problem(struct server_request *req, unsigned status,
 		const char *detail)
 {
-	return respond_json(req, status, http_problem_new(status, detail));
+	server_respond_problem(req, status, detail);
+	return SERVER_DONE;
 }
 
 static enum server_handled

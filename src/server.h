@@ -101,6 +101,14 @@ void server_respond(struct server_request *req, unsigned status,
 		    const char *content_type, char *body, size_t len);
 
 /*
+ * Answers with an application/problem+json document (RFC 9457) with
+ * status and detail (copied; may be NULL).  Same contract as
+ * server_respond(): any thread, once.
+ */
+void server_respond_problem(struct server_request *req, unsigned status,
+			    const char *detail);
+
+/*
  * Builds an answer.  It runs exactly once, with req borrowed for the call.
  * With `wanted`, fn calls server_respond() (and may add headers first).
  * Without it the answer would be dropped and another thread may be sending

@@ -1,0 +1,229 @@
+/*
+ * server_answer.c - answers: set from any thread, published, and handed
+ * to libmicrohttpd on the connection's own thread.  See server_private.h
+ * for the hand-over between threads.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "server_private.h"
+
+struct server_request *
+server_request_ref(struct server_request *req)
+{
+	atomic_fetch_add_explicit(&req->refs, 1, memory_order_relaxed);
+	return req;
+}
+
+void
+server_request_unref(struct server_request *req)
+{
+	size_t i;
+
+	if (req == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (i = 0; i < req->nheaders; i++) {
+		free(req->headers[i].name);
+		free(req->headers[i].value);
+	}
+	free(req->resp_body);
+	free(req->body);
+	free(req->method);
+	free(req->path);
+	free(req);
+}
+
+const char *
+server_request_method(const struct server_request *req)
+{
+	return req->method;
+}
+
+const char *
+server_request_path(const struct server_request *req)
+{
+	return req->path;
+}
+
+const char *
+server_request_body(const struct server_request *req, size_t *len)
+{
+	*len = req->body_len;
+	return req->body;
+}
+
+const char *
+server_request_header(struct server_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int
+server_add_header(struct server_request *req, const char *name,
+		  const char *value)
+{
+	size_t i = req->nheaders;
+
+	/* Logged here, once, so that callers may go on without the header. */
+	if (i == MAX_RESPONSE_HEADERS) {
+		log_warnx("response header %s dropped: more than %d", name,
+			  MAX_RESPONSE_HEADERS);
+		return -1;
+	}
+	req->headers[i].name = strdup(name);
+	req->headers[i].value = strdup(value);
+	if (req->headers[i].name == NULL || req->headers[i].value == NULL) {
+		free(req->headers[i].name);
+		free(req->headers[i].value);
+		log_warnx("response header %s dropped: out of memory", name);
+		return -1;
+	}
+	req->nheaders++;
+	return 0;
+}
+
+/*
+ * The request whose builder this thread is running, if any.  Thread-local:
+ * server_respond() may be called from any thread at the same time, and
+ * only the builder's own call may write past the claim.
+ */
+static _Thread_local struct server_request *building;
+
+/* Any thread: hands a suspended connection back to its daemon. */
+void
+server_answer_resume(struct server_request *req)
+{
+	MHD_resume_connection(req->conn);
+	server_thread_wake(req->thread);
+}
+
+/*
+ * Makes the claimed answer visible; resumes if the connection waits.  Then
+ * `published`: server_free() waits for it, since resume() still uses the
+ * connection and the HTTP thread.
+ */
+static void
+publish(struct server_request *req)
+{
+	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED)
+		server_answer_resume(req);
+	atomic_store(&req->published, true);
+}
+
+static void
+set_answer(struct server_request *req, unsigned status,
+	   const char *content_type, char *body, size_t len)
+{
+	free(req->resp_body);
+	req->status = status;
+	req->content_type = content_type;
+	req->resp_body = body;
+	req->resp_len = body != NULL ? len : 0;
+}
+
+void
+server_respond(struct server_request *req, unsigned status,
+	       const char *content_type, char *body, size_t len)
+{
+	if (building == req) {		/* the builder, on the MHD thread */
+		set_answer(req, status, content_type, body, len);
+		return;
+	}
+	if (atomic_exchange(&req->claimed, true)) {
+		free(body);	/* answered already (e.g. at shutdown) */
+		return;
+	}
+	set_answer(req, status, content_type, body, len);
+	publish(req);
+}
+
+void
+server_respond_later(struct server_request *req, server_build_fn fn,
+		     void *arg)
+{
+	if (atomic_exchange(&req->claimed, true)) {
+		fn(req, arg, false);	/* answered already: release arg */
+		return;
+	}
+	req->build = fn;
+	req->build_arg = arg;
+	publish(req);
+}
+
+/* Runs the builder, if any, once.  On the MHD thread. */
+void
+server_answer_run_builder(struct server_request *req, bool keep)
+{
+	server_build_fn fn = req->build;
+
+	if (fn == NULL)
+		return;
+	req->build = NULL;
+	building = keep ? req : NULL;
+	fn(req, req->build_arg, keep);
+	building = NULL;
+}
+
+/* Answers with a problem document, from the MHD thread or any other. */
+void
+server_respond_problem(struct server_request *req, unsigned status,
+		const char *detail)
+{
+	size_t len;
+	char *body = http_answer_body(http_problem_new(status, detail),
+				      &status, &len);
+
+	server_respond(req, status, HTTP_PROBLEM_JSON, body, len);
+}
+
+/* MHD refuses only on memory or a bad header; say which is missing. */
+static void
+add_mhd_header(const struct server_request *req, struct MHD_Response *resp,
+	   const char *name, const char *value)
+{
+	if (MHD_add_response_header(resp, name, value) != MHD_YES)
+		log_warnx("%s %s: header %s dropped from the %u answer",
+			  req->method, req->path, name, req->status);
+}
+
+/* Hands the answer to MHD.  On the MHD thread, once state is RESPONDED. */
+enum MHD_Result
+server_answer_queue(struct server_request *req)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t i;
+
+	req->queued = true;
+	server_answer_run_builder(req, true);
+	resp = MHD_create_response_from_buffer(req->resp_len,
+					       req->resp_body,
+					       MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		log_warnx("%s %s: no memory for the %u answer; connection "
+			  "closed", req->method, req->path, req->status);
+		return MHD_NO;
+	}
+	req->resp_body = NULL;	/* MHD owns it now */
+	if (req->content_type != NULL)
+		add_mhd_header(req, resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+			   req->content_type);
+	for (i = 0; i < req->nheaders; i++)
+		add_mhd_header(req, resp, req->headers[i].name,
+			   req->headers[i].value);
+	/* Stopping: tell keep-alive clients not to send another request. */
+	if (atomic_load_explicit(&req->server->draining, memory_order_relaxed))
+		add_mhd_header(req, resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(req->conn, req->status, resp);
+	MHD_destroy_response(resp);
+	if (ret != MHD_YES)
+		log_warnx("%s %s: libmicrohttpd refused the %u answer; "
+			  "connection closed", req->method, req->path,
+			  req->status);
+	return ret;
+}

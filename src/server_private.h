@@ -1,0 +1,145 @@
+/*
+ * server_private.h - what the parts of the server share; not for the rest
+ * of the daemon, which sees only server.h.
+ *
+ * The server is in four parts, each a file:
+ *   server.c         its life: listening socket, start, quiesce, drain, stop
+ *   server_thread.c  the HTTP threads and their event loop
+ *   server_intake.c  libmicrohttpd's callbacks: a request comes in, its
+ *                    framing is checked, its body read, the handler called
+ *   server_answer.c  answers: set from any thread, published, resumed,
+ *                    handed to libmicrohttpd
+ * and server_framing.c holds the framing checks, which need no socket.
+ *
+ * A request's answer may be set on any thread, while its MHD thread may
+ * still be inside the handler.  Suspending a connection that is then never
+ * resumed, or resuming one that was never suspended, are both fatal with
+ * MHD, so the hand-over is one atomic state:
+ *
+ *   HANDLING  --handler returns LATER, connection suspended-->  SUSPENDED
+ *   HANDLING  --server_respond()-->                             RESPONDED
+ *   SUSPENDED --server_respond(), which then resumes-->         RESPONDED
+ *
+ * The MHD thread suspends first and then tries HANDLING -> SUSPENDED.  If
+ * the answer came in between, that fails and the MHD thread resumes the
+ * connection itself (resuming any time after suspending is allowed).  So
+ * every suspend is matched by exactly one resume, whoever wins.
+ *
+ * Two threads may answer the same request (a run's callback, and the
+ * shutdown's 503): the first to set `claimed` writes the answer, and
+ * state becomes RESPONDED only after it has; the other's answer is
+ * dropped.  An answer may also be a builder (server_respond_later()),
+ * run on the MHD thread when the connection resumes, or at the latest
+ * when MHD is done with the connection, so that it runs exactly once.
+ *
+ * Locking: the server lock guards the list of open requests and the
+ * counts; it is a leaf lock, never held while calling MHD or the handler.
+ * A thread's lock is held while its daemon runs, so handlers run under it;
+ * only server_quiesce() takes it from outside.  docs/THREADS.md has the
+ * whole story.
+ */
+#ifndef TASKPOOLD_SERVER_PRIVATE_H
+#define TASKPOOLD_SERVER_PRIVATE_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "server.h"
+
+#define MAX_RESPONSE_HEADERS 4
+
+enum req_state { REQ_HANDLING, REQ_SUSPENDED, REQ_RESPONDED };
+
+struct server_request {
+	atomic_uint refs;
+	atomic_int state;		/* enum req_state, see the top */
+	atomic_bool claimed;		/* someone is writing the answer */
+	atomic_bool published;		/* ...and has handed it over */
+	server_build_fn build;		/* set by the claimer, run once */
+	void *build_arg;
+	struct server *server;
+	struct server_thread *thread;	/* borrowed: whose daemon has the
+					 * connection; outlives every resume
+					 * (server_free waits for them) */
+	struct MHD_Connection *conn;	/* only used on the MHD thread */
+	char *method, *path;
+	char *body;
+	size_t body_len;
+	bool body_too_large;
+	bool stop_answered;		/* server lock: server_free() saw it */
+	bool handled;			/* the handler was called */
+	bool queued;			/* the response went to MHD */
+
+	/*
+	 * The answer: written by the claimer before state becomes RESPONDED,
+	 * or by its builder on the MHD thread; headers only by the handler
+	 * or the builder, both on the MHD thread.
+	 */
+	unsigned status;
+	const char *content_type;	/* a string constant */
+	char *resp_body;
+	size_t resp_len;
+	size_t nheaders;
+	struct { char *name, *value; } headers[MAX_RESPONSE_HEADERS];
+
+	/* Guarded by the server lock. */
+	struct server_request *prev, *next;
+};
+
+/*
+ * One HTTP thread and the MHD daemon that only it runs.  The daemons share
+ * one listening socket, as the workers of MHD's own thread pool do.
+ */
+struct server_thread {
+	struct server *server;	/* borrowed: the owner */
+	struct MHD_Daemon *mhd;	/* owned; used only under lock */
+	pthread_t tid;
+	int epfd;		/* owned: MHD's epoll fd and wake_fd */
+	int wake_fd;		/* owned eventfd: run MHD again */
+	atomic_bool wake_pending;	/* wake_fd written, not yet read */
+	pthread_mutex_t lock;	/* guards mhd: MHD_run(), MHD_get_timeout(),
+				 * MHD_quiesce_daemon() */
+};
+
+struct server {
+	struct server_options opts;	/* opts.addr is not kept */
+	struct server_thread *threads;	/* owned, nthreads of them */
+	unsigned nthreads;
+	int listen_fd;		/* main thread only; -1 once quiesced */
+	atomic_bool stop;	/* the threads are to return */
+	atomic_bool draining;	/* set once quiesced */
+	pthread_mutex_t lock;	/* guards the list and active */
+	pthread_cond_t idle;	/* active dropped to 0 */
+	struct server_request *open;
+	size_t active;
+};
+
+/* server_thread.c */
+int server_thread_start_daemon(struct server *s, struct server_thread *t,
+			       unsigned limit);
+void server_thread_stop_daemon(struct server_thread *t);
+void *server_thread_main(void *arg);
+void server_thread_wake(struct server_thread *t);
+void server_threads_join(struct server *s, unsigned n);
+
+/* server_intake.c: libmicrohttpd's callbacks. */
+enum MHD_Result server_intake_on_request(void *cls,
+					 struct MHD_Connection *conn,
+					 const char *url, const char *method,
+					 const char *version,
+					 const char *upload_data,
+					 size_t *upload_data_size,
+					 void **con_cls);
+void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
+				void **con_cls,
+				enum MHD_RequestTerminationCode toe);
+void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
+
+/* server_answer.c */
+enum MHD_Result server_answer_queue(struct server_request *req);
+void server_answer_resume(struct server_request *req);
+void server_answer_run_builder(struct server_request *req, bool keep);
+
+#endif

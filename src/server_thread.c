@@ -1,0 +1,189 @@
+/*
+ * server_thread.c - the HTTP threads and their event loop.
+ *
+ * Each HTTP thread runs its own MHD daemon in MHD's "external epoll" mode
+ * (MHD_run() when its epoll fd or our eventfd is ready); the daemons share
+ * one listening socket.  With MHD's internal thread pool,
+ * MHD_quiesce_daemon() races the pool's loop and MHD aborts the process;
+ * here it runs under the thread's lock, between two MHD_run() calls.  In
+ * this mode MHD has no wake-up channel of its own: whoever resumes a
+ * connection writes the thread's eventfd (server_thread_wake()).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server_private.h"
+
+/*
+ * How long the thread may wait for events: until MHD must close an idle
+ * connection, 0 when it holds data that no new event would announce, or
+ * for ever (-1).
+ */
+static int
+next_timeout(struct MHD_Daemon *mhd)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (MHD_get_timeout(mhd, &ms) != MHD_YES)
+		return -1;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/*
+ * One HTTP thread: waits on its daemon's epoll fd (connections and the
+ * listening socket) and on its wake_fd, then runs the daemon under t->lock.
+ */
+void *
+server_thread_main(void *arg)
+{
+	struct server_thread *t = arg;
+	struct server *s = t->server;
+	struct epoll_event ev[2];
+	uint64_t count;
+	int i, n, timeout;
+
+	pthread_mutex_lock(&t->lock);
+	timeout = next_timeout(t->mhd);
+	pthread_mutex_unlock(&t->lock);
+	for (;;) {
+		n = epoll_wait(t->epfd, ev, 2, timeout);
+		if (n < 0 && errno != EINTR) {
+			/* EBADF, EFAULT or EINVAL: a bug of ours.  Looping
+			 * on it would burn a core and answer nobody. */
+			log_warn("HTTP thread: epoll_wait");
+			abort();
+		}
+		for (i = 0; i < n; i++)
+			if (ev[i].data.ptr == &t->wake_fd) {
+				/*
+				 * Read, then clear.  The other way round, a
+				 * write that came in between is read here
+				 * while wake_pending stays set, and later
+				 * resumes never write: lost until the next
+				 * network event (seen under load in
+				 * test_concurrency).  This way a resume that
+				 * found it set is seen by MHD_run() below:
+				 * the exchange pairs with wake()'s.
+				 */
+				if (read(t->wake_fd, &count, sizeof(count)) < 0 &&
+				    errno != EAGAIN)
+					log_warn("HTTP thread: eventfd");
+				atomic_exchange(&t->wake_pending, false);
+			}
+		if (atomic_load_explicit(&s->stop, memory_order_acquire))
+			return NULL;
+		pthread_mutex_lock(&t->lock);
+		MHD_run(t->mhd);	/* it logs its own errors */
+		timeout = next_timeout(t->mhd);
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+/*
+ * Stops one daemon; its thread must not be running.  Quiesced first so that
+ * MHD does not close the shared listening socket: that is ours to close.
+ */
+void
+server_thread_stop_daemon(struct server_thread *t)
+{
+	if (t->mhd != NULL) {
+		MHD_quiesce_daemon(t->mhd);
+		MHD_stop_daemon(t->mhd);
+	}
+	if (t->epfd >= 0)
+		close(t->epfd);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* Starts the daemon of thread t, not yet the thread. */
+int
+server_thread_start_daemon(struct server *s, struct server_thread *t,
+			   unsigned limit)
+{
+	const union MHD_DaemonInfo *info;
+	struct epoll_event mhd_ev = { .events = EPOLLIN };
+	struct epoll_event wake_ev = { .events = EPOLLIN,
+				       .data.ptr = &t->wake_fd };
+
+	t->server = s;
+	atomic_init(&t->wake_pending, false);
+	pthread_mutex_init(&t->lock, NULL);
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/*
+	 * No MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only inside MHD_run()
+	 * on our thread.  With MHD's own threads, MHD_quiesce_daemon() races
+	 * their loop and aborts the daemon ("Failed to remove listen FD from
+	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
+	 * The logger comes first, so that MHD logs nothing to stderr itself.
+	 */
+	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+				  MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+		0, NULL, NULL, server_intake_on_request, t,
+		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,
+		MHD_OPTION_CONNECTION_TIMEOUT, s->opts.connection_timeout_s,
+		MHD_OPTION_NOTIFY_COMPLETED, server_intake_on_completed, t,
+		MHD_OPTION_END);
+	if (t->mhd == NULL) {
+		log_warnx("cannot serve HTTP: libmicrohttpd failed to start");
+		server_thread_stop_daemon(t);
+		return -1;
+	}
+	info = MHD_get_daemon_info(t->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (t->epfd < 0 || t->wake_fd < 0 || info == NULL ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, info->epoll_fd, &mhd_ev) != 0 ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &wake_ev) != 0) {
+		log_warn("cannot serve HTTP: epoll");
+		server_thread_stop_daemon(t);
+		return -1;
+	}
+	return 0;
+}
+
+/* Tells the first n threads to return, and joins them. */
+void
+server_threads_join(struct server *s, unsigned n)
+{
+	unsigned i;
+
+	atomic_store_explicit(&s->stop, true, memory_order_release);
+	for (i = 0; i < n; i++) {
+		atomic_store(&s->threads[i].wake_pending, false);
+		server_thread_wake(&s->threads[i]);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(s->threads[i].tid, NULL);
+}
+
+/*
+ * Makes thread t run its daemon again.  MHD drops its own wake-up channel
+ * when it has no thread of its own, so a resumed connection would wait for
+ * the next network event.  One write per wake-up, however many resumes
+ * come in before the thread runs.
+ */
+void
+server_thread_wake(struct server_thread *t)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&t->wake_pending, true))
+		return;
+	/* Can only fail once the counter is near 2^64: it is read on
+	 * every wake-up.  If it did, let the next resume try again. */
+	if (write(t->wake_fd, &one, sizeof(one)) != sizeof(one)) {
+		log_warn("cannot wake an HTTP thread");
+		atomic_store(&t->wake_pending, false);
+	}
+}
+
