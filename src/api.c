@@ -336,14 +336,18 @@ on_run_done(struct run *r, bool expired, int winner, void *arg)
 	(void)r;
 	c->expired = expired;
 	c->winner = winner;
-	atomic_fetch_add(&c->refs, 1);	/* the builder's */
-	server_respond_later(c->req, build_answer, c);
-
-	/* Before the cancel: start_route() reads it after arming. */
+	/*
+	 * The run's own bookkeeping first, the answer last: a client that
+	 * reads /healthz right after its answer must not find this call's
+	 * deadline still armed (test_healthz saw timers = 2 under load).
+	 * `answered` goes before the cancel: start_route() reads it after
+	 * arming.
+	 */
 	atomic_store(&c->answered, true);
 	if (!expired && timer_cancel(c->daemon->timer, &c->deadline))
 		call_unref(c);		/* the deadline's reference */
-	call_unref(c);			/* the run callback's reference */
+	/* The builder takes over the run callback's reference. */
+	server_respond_later(c->req, build_answer, c);
 }
 
 static void

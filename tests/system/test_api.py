@@ -330,6 +330,28 @@ def test_healthz():
                      "queued": 0, "timers": 1}, "/healthz after GET /all")
 
 
+def test_answer_comes_after_its_deadline_is_disarmed():
+    # The run disarms its route deadline before it publishes the answer,
+    # so a client that reads /healthz right after its answer never finds
+    # that deadline armed.  (It used to publish first: under make -j2
+    # check, test_healthz read timers = 2 now and then.)  200 rounds, each
+    # answered by the timer thread, the one that also disarms.
+    extra = ("[job short]\nkind = sleep\nduration = 2ms\nresult = s\n"
+             "[route /short]\njobs = short\nwait = all\ntimeout = 1h\n")
+    with Daemon(config(extra=extra)) as d:
+        armed = []
+        for i in range(200):
+            status, _, body, _ = d.request("GET", "/short")
+            check_eq((status, body), (200, b'{"results": ["s"]}'),
+                     "GET /short")
+            # 1 is the registry's expiry (0 while it runs).
+            timers = health(d)["timers"]
+            if timers > 1:
+                armed.append((i, timers))
+        check_eq(armed, [], "(round, timers) where a deadline was still "
+                 "armed after its answer")
+
+
 def test_runs_answered_at_once_leave_no_deadline_armed():
     # Zero-length jobs complete while the request is being handled; their
     # route deadline must not stay armed (and hold the request's memory)
