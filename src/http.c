@@ -45,32 +45,71 @@ http_problem_new(unsigned status, const char *detail)
 	return p;
 }
 
+/*
+ * Where json_dump_callback() writes: a stack buffer first, since most
+ * answers fit and it spares malloc calls (bench/callgrind), then a heap
+ * buffer that doubles.  One pass either way: an answer is never
+ * serialized twice to learn its size.
+ */
+struct dump_buffer {
+	char *data;		/* stack, or owned heap memory */
+	size_t len, cap;
+	char stack[4096];
+};
+
+static int
+dump_append(const char *piece, size_t size, void *arg)
+{
+	struct dump_buffer *b = arg;
+	size_t cap = b->cap;
+	char *bigger;
+
+	if (size > cap - b->len) {
+		while (size > cap - b->len)
+			cap *= 2;
+		if (b->data == b->stack) {
+			bigger = malloc(cap);
+			if (bigger != NULL)
+				memcpy(bigger, b->stack, b->len);
+		} else {
+			bigger = realloc(b->data, cap);
+		}
+		if (bigger == NULL)
+			return -1;	/* jansson stops and fails */
+		b->data = bigger;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, piece, size);
+	b->len += size;
+	return 0;
+}
+
 char *
 http_json_dump(json_t *value, size_t *len)
 {
-	char buf[4096];
-	size_t n;
+	struct dump_buffer b;
 	char *s = NULL;
 
 	if (value == NULL)
 		return NULL;
-	/*
-	 * Into a stack buffer first: most answers fit, and it spares
-	 * json_dumps()'s growing buffer (bench/callgrind).
-	 */
-	n = json_dumpb(value, buf, sizeof(buf), 0);
-	if (n > 0 && n <= sizeof(buf)) {
-		s = malloc(n + 1);
-		if (s != NULL) {
-			memcpy(s, buf, n);
-			s[n] = '\0';
-			*len = n;
+	b.data = b.stack;
+	b.len = 0;
+	b.cap = sizeof(b.stack);
+	if (json_dump_callback(value, dump_append, &b, 0) == 0 &&
+	    dump_append("", 1, &b) == 0) {	/* the NUL */
+		if (b.data == b.stack) {
+			s = malloc(b.len);
+			if (s != NULL)
+				memcpy(s, b.stack, b.len);
+		} else {
+			s = b.data;	/* the caller's now */
+			b.data = NULL;
 		}
-	} else if (n > 0) {
-		s = json_dumps(value, 0);
 		if (s != NULL)
-			*len = strlen(s);
+			*len = b.len - 1;
 	}
+	if (b.data != b.stack)
+		free(b.data);
 	json_decref(value);
 	return s;
 }
