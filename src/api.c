@@ -96,16 +96,16 @@ json_string_or_null(const char *s)
 }
 
 /*
- * Builders that never drop a piece silently.  set() stores o[key] = v and
- * push() appends v to a; both steal v (jansson frees it on failure too)
- * and, on any failure, including a NULL o or v from an earlier step, free
+ * Builders that never drop a piece silently.  object_set_stolen()
+ * stores o[key] = v and array_append_stolen() appends v to a; both steal v
+ * (jansson frees it on failure too) and, on any failure, including a NULL o or v from an earlier step, free
  * o or a and return NULL.  Chained, one failure makes the whole answer
  * NULL, answered 500 by respond_json(), never a shorter answer.  Keys are
  * our own ASCII constants, hence _nocheck: json_pack() spends more parsing
  * its format than building the object (bench/callgrind).
  */
 static json_t *
-set(json_t *o, const char *key, json_t *v)
+object_set_stolen(json_t *o, const char *key, json_t *v)
 {
 	if (o == NULL || v == NULL) {
 		json_decref(o);
@@ -120,7 +120,7 @@ set(json_t *o, const char *key, json_t *v)
 }
 
 static json_t *
-push(json_t *a, json_t *v)
+array_append_stolen(json_t *a, json_t *v)
 {
 	if (a == NULL || v == NULL) {
 		json_decref(a);
@@ -142,9 +142,9 @@ job_link(const struct job_instance *inst)
 	json_t *link;
 
 	snprintf(href, sizeof(href), "/jobs/%s", inst->id);
-	link = set(json_object(), "id", json_string(inst->id));
-	link = set(link, "job", json_string(inst->def->name));
-	return set(link, "href", json_string(href));
+	link = object_set_stolen(json_object(), "id", json_string(inst->id));
+	link = object_set_stolen(link, "job", json_string(inst->def->name));
+	return object_set_stolen(link, "href", json_string(href));
 }
 
 /* The full record of a job instance, as GET /jobs/{id} shows it. */
@@ -224,13 +224,13 @@ jobs_problem(struct call *c, unsigned status, const char *detail)
 
 		if (st == FUTURE_SUCCEEDED)
 			continue;
-		j = set(job_link(inst), "state",
+		j = object_set_stolen(job_link(inst), "state",
 			json_string(future_state_name(st)));
-		j = set(j, "error", json_string_or_null(
+		j = object_set_stolen(j, "error", json_string_or_null(
 				future_error(inst->future)));
-		jobs = push(jobs, j);
+		jobs = array_append_stolen(jobs, j);
 	}
-	return set(http_problem_new(status, detail), "jobs", jobs);
+	return object_set_stolen(http_problem_new(status, detail), "jobs", jobs);
 }
 
 static json_t *
@@ -246,9 +246,9 @@ answer_all(struct call *c, unsigned *status)
 				    "jobs did not succeed");
 	results = json_array();
 	for (i = 0; i < c->njobs; i++)
-		results = push(results, json_string(
+		results = array_append_stolen(results, json_string(
 				future_result(c->jobs[i]->future)));
-	return set(json_object(), "results", results);
+	return object_set_stolen(json_object(), "results", results);
 }
 
 static json_t *
@@ -268,12 +268,12 @@ answer_one(struct call *c, size_t winner, unsigned *status)
 	pending = json_array();
 	for (i = 0; i < c->njobs; i++)
 		if (i != winner)
-			pending = push(pending, job_link(c->jobs[i]));
+			pending = array_append_stolen(pending, job_link(c->jobs[i]));
 	*status = 200;
-	answer = set(json_object(), "result",
+	answer = object_set_stolen(json_object(), "result",
 		     json_string(future_result(w->future)));
-	answer = set(answer, "job", json_string(w->def->name));
-	return set(answer, "pending", pending);
+	answer = object_set_stolen(answer, "job", json_string(w->def->name));
+	return object_set_stolen(answer, "pending", pending);
 }
 
 static json_t *
@@ -283,9 +283,9 @@ answer_accepted(struct call *c, unsigned *status)
 	size_t i;
 
 	for (i = 0; i < c->njobs; i++)
-		jobs = push(jobs, job_link(c->jobs[i]));
+		jobs = array_append_stolen(jobs, job_link(c->jobs[i]));
 	*status = 202;
-	return set(json_object(), "jobs", jobs);
+	return object_set_stolen(json_object(), "jobs", jobs);
 }
 
 /*
@@ -361,14 +361,115 @@ on_deadline(struct timer_entry *e, bool fired)
 	call_unref(c);
 }
 
-/* Cancels the instances already started when a later one cannot start. */
+/* Cancels the first n instances (those not done yet). */
 static void
-abandon(struct call *c, size_t started)
+cancel_jobs(struct call *c, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < started; i++)
+	for (i = 0; i < n; i++)
 		job_cancel(c->jobs[i]);
+}
+
+/*
+ * The server's word on the request's client: with `gone`, it closed the
+ * connection while waiting, and the route says whether its jobs go on.
+ * Runs once, on the request's HTTP thread; drops the reference it held.
+ */
+static void
+on_client_gone(struct server_request *req, void *arg, bool gone)
+{
+	struct call *c = arg;
+
+	(void)req;
+	if (gone && c->route->on_disconnect == ROUTE_DISCONNECT_CANCEL)
+		cancel_jobs(c, c->njobs);
+	call_unref(c);
+}
+
+/* A new call for route, with the creator's reference; NULL if no memory. */
+static struct call *
+call_new(struct daemon *d, struct server_request *req, struct config *cfg,
+	 const struct route *route)
+{
+	struct call *c = calloc(1, sizeof(*c) +
+				route->njobs * sizeof(c->jobs[0]));
+
+	if (c == NULL)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->daemon = d;
+	c->cfg = config_ref(cfg);
+	c->route = route;
+	c->req = server_request_ref(req);
+	timer_entry_init(&c->deadline, on_deadline);
+	return c;
+}
+
+/*
+ * Creates, registers and starts one instance per job of the route.
+ * Returns 0, or answers 503 (cancelling what started) and returns -1.
+ */
+static int
+start_jobs(struct call *c, struct server_request *req,
+	   struct future **futures)
+{
+	const struct route *route = c->route;
+	struct daemon *d = c->daemon;
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < route->njobs && why == NULL; i++) {
+		struct job_instance *inst = job_new(&d->env, c->cfg,
+						    route->jobs[i]);
+
+		if (inst == NULL || registry_add(d->registry, inst) != 0) {
+			job_unref(inst);
+			why = "too many jobs in flight; try again later";
+			break;
+		}
+		c->jobs[c->njobs++] = inst;
+		futures[i] = inst->future;
+		if (job_run(inst) != 0)
+			why = "no room to run the job now; try again later";
+	}
+	if (why == NULL)
+		return 0;
+	cancel_jobs(c, c->njobs);
+	server_add_header(req, "Retry-After", "1");
+	respond_problem(req, 503, why);
+	return -1;
+}
+
+/*
+ * Waits for the run with the route's deadline.  The call has two more
+ * holders from here: the run callback and the deadline (the caller keeps
+ * its own reference).  The deadline is armed after run_wait(), since
+ * run_expire() needs the callback.  A run that is over by then (zero-
+ * length jobs, wait = none) must not leave its call armed for the whole
+ * timeout, so `answered` is checked before and after arming: if the
+ * callback's own timer_cancel() came before the arming, ours after it
+ * wins.  timer_cancel() succeeds once, so exactly one side drops the
+ * deadline's reference (or on_deadline() does, if it fired).
+ */
+static void
+wait_with_deadline(struct call *c)
+{
+	struct daemon *d = c->daemon;
+
+	atomic_fetch_add(&c->refs, 2);
+	run_wait(c->run, on_run_done, c);
+	if (atomic_load(&c->answered)) {
+		call_unref(c);
+	} else if (timer_add(d->timer, &c->deadline, c->route->timeout_ns)) {
+		/* Only out of memory: the jobs still end the wait. */
+		log_warn("route %s: no deadline for this request",
+			 c->route->path);
+		call_unref(c);
+	} else if (atomic_load(&c->answered) &&
+		   timer_cancel(d->timer, &c->deadline)) {
+		call_unref(c);
+	}
 }
 
 static enum server_handled
@@ -376,71 +477,24 @@ start_route(struct daemon *d, struct server_request *req,
 	    struct config *cfg, const struct route *route)
 {
 	struct future *futures[CONFIG_ROUTE_JOBS_MAX];
-	struct call *c;
-	size_t i;
+	struct call *c = call_new(d, req, cfg, route);
 
-	c = calloc(1, sizeof(*c) + route->njobs * sizeof(c->jobs[0]));
 	if (c == NULL)
 		return respond_problem(req, 503, "out of memory");
-	atomic_init(&c->refs, 1);
-	c->daemon = d;
-	c->cfg = config_ref(cfg);
-	c->route = route;
-	c->req = server_request_ref(req);
-	timer_entry_init(&c->deadline, on_deadline);
-
-	for (i = 0; i < route->njobs; i++) {
-		struct job_instance *inst = job_new(&d->env, cfg,
-						    route->jobs[i]);
-
-		if (inst == NULL || registry_add(d->registry, inst) != 0) {
-			job_unref(inst);
-			abandon(c, c->njobs);
-			call_unref(c);
-			server_add_header(req, "Retry-After", "1");
-			return respond_problem(req, 503, "too many jobs in "
-					       "flight; try again later");
-		}
-		c->jobs[c->njobs++] = inst;
-		futures[i] = inst->future;
-		if (job_run(inst) != 0) {
-			abandon(c, c->njobs);
-			call_unref(c);
-			server_add_header(req, "Retry-After", "1");
-			return respond_problem(req, 503, "no room to run the "
-					       "job now; try again later");
-		}
+	if (start_jobs(c, req, futures) != 0) {
+		call_unref(c);
+		return SERVER_DONE;
 	}
 	c->run = run_new(route->wait, futures, route->njobs);
 	if (c->run == NULL) {
-		abandon(c, c->njobs);
+		cancel_jobs(c, c->njobs);
 		call_unref(c);
 		return respond_problem(req, 503, "out of memory");
 	}
-
-	/*
-	 * Two more holders from here: the run callback and the deadline
-	 * (this function keeps its own reference until it returns).  The
-	 * deadline is armed after run_wait(), since run_expire() needs the
-	 * callback.  A run that is over by then (zero-length jobs, wait =
-	 * none) must not leave its call armed for the whole timeout, so
-	 * `answered` is checked before and after arming: if the callback's
-	 * own timer_cancel() came before the arming, ours after it wins.
-	 * timer_cancel() succeeds once, so exactly one side drops the
-	 * deadline's reference (or on_deadline() does, if it fired).
-	 */
-	atomic_fetch_add(&c->refs, 2);
-	run_wait(c->run, on_run_done, c);
-	if (atomic_load(&c->answered)) {
-		call_unref(c);
-	} else if (timer_add(d->timer, &c->deadline, route->timeout_ns)) {
-		/* Only out of memory: the jobs still end the wait. */
-		log_warn("route %s: no deadline for this request",
-			 route->path);
-		call_unref(c);
-	} else if (atomic_load(&c->answered) &&
-		 timer_cancel(d->timer, &c->deadline))
-		call_unref(c);
+	/* Before the wait: the run may be answered within it. */
+	atomic_fetch_add(&c->refs, 1);
+	server_request_on_gone(req, on_client_gone, c);
+	wait_with_deadline(c);
 	call_unref(c);		/* this function's own */
 	return SERVER_LATER;
 }
@@ -486,12 +540,13 @@ get_health(struct daemon *d, struct server_request *req)
 		return respond_method_not_allowed(req, "GET, HEAD");
 	n = registry_counts(d->registry);
 	return respond_json(req, 200, json_pack(
-		"{s:s, s:I, s:I, s:I, s:I}", "status",
+		"{s:s, s:I, s:I, s:I, s:I, s:I}", "status",
 		atomic_load(&d->stopping) ? "stopping" : "ok",
 		"jobs_live", (json_int_t)n.live,
 		"jobs_finished", (json_int_t)n.finished,
 		"queued", (json_int_t)pool_queued(d->pool),
-		"timers", (json_int_t)timer_pending(d->timer)));
+		"timers", (json_int_t)timer_pending(d->timer),
+		"clients_gone", (json_int_t)server_clients_gone(d->server)));
 }
 
 enum server_handled

@@ -793,6 +793,15 @@ key_route(struct parser *p, const char *key, const char *value)
 					 "to 1h");
 		return 0;
 	}
+	if (!strcmp(key, "on_disconnect")) {
+		if (!strcmp(value, "detach"))
+			r->on_disconnect = ROUTE_DISCONNECT_DETACH;
+		else if (!strcmp(value, "cancel"))
+			r->on_disconnect = ROUTE_DISCONNECT_CANCEL;
+		else
+			return bad_value(p, key, value, "detach or cancel");
+		return 0;
+	}
 	return unknown_key(p, "route", key);
 }
 

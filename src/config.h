@@ -32,12 +32,19 @@ struct job_def {
 	char *result;
 };
 
+/* What becomes of a route's jobs when its client hangs up while waiting. */
+enum route_on_disconnect {
+	ROUTE_DISCONNECT_DETACH,	/* they go on, as if not waited for */
+	ROUTE_DISCONNECT_CANCEL,	/* they are cancelled */
+};
+
 struct route {
 	char *path;
 	char *method;
 	int line;			/* of the [route] header */
 	enum run_policy wait;
 	int64_t timeout_ns;
+	enum route_on_disconnect on_disconnect;
 	size_t njobs;
 	const struct job_def **jobs;	/* borrowed from the same config */
 };

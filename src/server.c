@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "server_private.h"
+#include "timer.h"
 
 #define LISTEN_BACKLOG 4096	/* capped by net.core.somaxconn */
 #define FDS_PER_THREAD 3	/* MHD's epoll fd, ours, the eventfd */
@@ -111,6 +112,7 @@ server_destroy(struct server *s, unsigned running, unsigned started)
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	free(s->threads);
+	pthread_cond_destroy(&s->publishers_done);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -121,6 +123,7 @@ server_new(const struct server_options *opts)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	unsigned limit, n, started = 0, running = 0;
+	pthread_condattr_t monotonic;
 	sigset_t all, old;
 	int err = 0;
 
@@ -133,8 +136,17 @@ server_new(const struct server_options *opts)
 	s->listen_fd = -1;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->draining, false);
+	atomic_init(&s->freeing, false);
+	atomic_init(&s->publishers, 0);
+	atomic_init(&s->clients_gone, 0);
+	atomic_init(&s->active, 0);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->idle, NULL);
+	/* server_drain() waits on the monotonic clock: immune to clock steps. */
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->idle, &monotonic);
+	pthread_condattr_destroy(&monotonic);
+	pthread_cond_init(&s->publishers_done, NULL);
 	n = s->nthreads = opts->threads > 0 ? opts->threads : 1;
 	limit = opts->max_connections ? opts->max_connections :
 		default_max_connections(n);
@@ -151,14 +163,14 @@ server_new(const struct server_options *opts)
 	/* The limit is split between the threads, as MHD's own pool does. */
 	for (; started < n; started++)
 		if (server_thread_start_daemon(s, &s->threads[started],
-				 limit / n + (started < limit % n)) != 0)
+				limit / n + (started < limit % n)) != 0)
 			goto fail;
 	/* The threads inherit this mask: signals are the main thread's. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; running < n; running++) {
-		err = pthread_create(&s->threads[running].tid, NULL, server_thread_main,
-				     &s->threads[running]);
+		err = pthread_create(&s->threads[running].tid, NULL,
+				     server_thread_main, &s->threads[running]);
 		if (err != 0)
 			break;
 	}
@@ -215,32 +227,28 @@ server_quiesce(struct server *s)
 size_t
 server_active(struct server *s)
 {
-	size_t n;
+	return atomic_load(&s->active);
+}
 
-	pthread_mutex_lock(&s->lock);
-	n = s->active;
-	pthread_mutex_unlock(&s->lock);
-	return n;
+unsigned long
+server_clients_gone(struct server *s)
+{
+	return atomic_load(&s->clients_gone);
 }
 
 size_t
 server_drain(struct server *s, int64_t timeout_ns)
 {
-	struct timespec ts;
+	int64_t end = timer_now_ns() + timeout_ns;
+	struct timespec ts = { .tv_sec = end / 1000000000,
+			       .tv_nsec = end % 1000000000 };
 	size_t n;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ns / 1000000000;
-	ts.tv_nsec += timeout_ns % 1000000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&s->lock);
-	while (s->active > 0 &&
+	while (atomic_load(&s->active) > 0 &&
 	       pthread_cond_timedwait(&s->idle, &s->lock, &ts) != ETIMEDOUT)
 		;
-	n = s->active;
+	n = atomic_load(&s->active);
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
@@ -269,10 +277,12 @@ next_unanswered(struct server *s)
 }
 
 /*
- * Waits until no answer is half handed over: claimed by some thread (a
- * timer, a worker) that has not yet resumed the connection and woken its
- * HTTP thread.  After next_unanswered() has claimed everything, no thread
- * can claim an open request any more, so this ends within microseconds.
+ * Waits until no thread can still touch the HTTP threads: every claimer of
+ * an open request is counted in `publishers` (it may still be before that,
+ * between its claim and publish(); its connection cannot have resumed
+ * then, so the request is still listed), and the count is back to 0.
+ * After next_unanswered() has claimed every open request, no thread can
+ * claim one any more, so this ends within microseconds.
  */
 static void
 wait_for_publishers(struct server *s)
@@ -281,17 +291,20 @@ wait_for_publishers(struct server *s)
 	struct server_request *req;
 	bool busy;
 
-	for (;;) {
+	do {
 		busy = false;
 		pthread_mutex_lock(&s->lock);
 		for (req = s->open; req != NULL && !busy; req = req->next)
 			busy = atomic_load(&req->claimed) &&
-			       !atomic_load(&req->published);
+			       !atomic_load(&req->counted);
 		pthread_mutex_unlock(&s->lock);
-		if (!busy)
-			return;
-		nanosleep(&ms, NULL);
-	}
+		if (busy)
+			nanosleep(&ms, NULL);
+	} while (busy);
+	pthread_mutex_lock(&s->lock);
+	while (atomic_load(&s->publishers) > 0)
+		pthread_cond_wait(&s->publishers_done, &s->lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void
@@ -302,6 +315,7 @@ server_free(struct server *s)
 
 	if (s == NULL)
 		return;
+	atomic_store(&s->freeing, true);	/* before any count is read */
 	/*
 	 * MHD must not stop with a connection suspended.  Answer whatever
 	 * still waits (normally nothing: runs were cancelled before) and

@@ -41,6 +41,13 @@ struct server_options {
 	size_t max_body;
 	server_handler handler;
 	void *handler_arg;
+	/*
+	 * Tests only (NULL in the daemon): called by each thread that hands
+	 * an answer over, after it resumes the connection and before its last
+	 * touch of the server, to hold that window open.
+	 */
+	void (*test_after_resume)(void *arg);
+	void *test_arg;
 };
 
 /*
@@ -70,6 +77,12 @@ void server_free(struct server *s);
 /* Requests in flight (received, not yet finished with). */
 size_t server_active(struct server *s);
 
+/*
+ * Clients that closed their connection while waiting for an answer
+ * (nginx logs these as 499), since the server started.
+ */
+unsigned long server_clients_gone(struct server *s);
+
 /* ---- one request --------------------------------------------------------- */
 
 struct server_request *server_request_ref(struct server_request *req);
@@ -78,8 +91,34 @@ void server_request_unref(struct server_request *req);
 /* Borrowed, valid while the caller holds the request. */
 const char *server_request_method(const struct server_request *req);
 const char *server_request_path(const struct server_request *req);
+
+/*
+ * The request body (NUL-terminated; NULL and 0 when there is none),
+ * borrowed during the handler call only: the server frees it when the
+ * handler returns, so that a waiting request holds no body.  A handler
+ * that needs it longer takes it with server_request_take_body(), which
+ * returns a new string (the caller frees it) and leaves the request none.
+ */
 const char *server_request_body(const struct server_request *req,
 				size_t *len);
+char *server_request_take_body(struct server_request *req, size_t *len);
+
+/*
+ * What becomes of a request whose client hangs up while it waits.
+ * Called exactly once, on the request's HTTP thread: with `gone` when the
+ * client closed the connection before the answer was set (the answer is
+ * then dropped and the server has counted and logged it), or without it
+ * when the request ends otherwise, only to release arg.
+ */
+typedef void (*server_gone_fn)(struct server_request *req, void *arg,
+			       bool gone);
+
+/*
+ * Sets fn for this request; only from the handler, before it returns
+ * SERVER_LATER (then fn is sure to run), and at most once.
+ */
+void server_request_on_gone(struct server_request *req, server_gone_fn fn,
+			    void *arg);
 /* A request header, or NULL.  Borrowed; only during the handler call. */
 const char *server_request_header(struct server_request *req,
 				  const char *name);

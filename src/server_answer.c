@@ -32,7 +32,7 @@ server_request_unref(struct server_request *req)
 		free(req->headers[i].value);
 	}
 	free(req->resp_body);
-	free(req->body);
+	server_body_clear(&req->body);
 	free(req->method);
 	free(req->path);
 	free(req);
@@ -53,8 +53,39 @@ server_request_path(const struct server_request *req)
 const char *
 server_request_body(const struct server_request *req, size_t *len)
 {
-	*len = req->body_len;
-	return req->body;
+	*len = req->body.len;
+	return req->body.data;
+}
+
+char *
+server_request_take_body(struct server_request *req, size_t *len)
+{
+	char *body = req->body.data;
+
+	*len = req->body.len;
+	req->body.data = NULL;
+	req->body.len = req->body.cap = 0;
+	return body;
+}
+
+void
+server_request_on_gone(struct server_request *req, server_gone_fn fn,
+		       void *arg)
+{
+	req->gone = fn;
+	req->gone_arg = arg;
+}
+
+/* Runs the request's gone function, if any, once.  On the MHD thread. */
+void
+server_answer_run_gone(struct server_request *req, bool gone)
+{
+	server_gone_fn fn = req->gone;
+
+	if (fn == NULL)
+		return;
+	req->gone = NULL;
+	fn(req, req->gone_arg, gone);
 }
 
 const char *
@@ -103,16 +134,38 @@ server_answer_resume(struct server_request *req)
 }
 
 /*
- * Makes the claimed answer visible; resumes if the connection waits.  Then
- * `published`: server_free() waits for it, since resume() still uses the
- * connection and the HTTP thread.
+ * Makes the claimed answer visible; resumes if the connection waits.  The
+ * caller has claimed the request.  Any thread.
+ *
+ * Resuming hands the connection back to its HTTP thread, which may then
+ * send the answer and finish with the connection at once: from there on
+ * only `publishers` keeps server_free() from freeing the thread (and its
+ * eventfd) that server_thread_wake() still writes.  So the count goes up
+ * before the state changes and down after the last touch of the server.
+ * `counted` tells server_free() that a claimer got this far: until then
+ * the connection cannot have resumed, so the request is still listed.
  */
-static void
-publish(struct server_request *req)
+void
+server_answer_publish(struct server_request *req)
 {
+	struct server *s = req->server;
+
+	atomic_fetch_add(&s->publishers, 1);
+	atomic_store(&req->counted, true);
 	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED)
 		server_answer_resume(req);
-	atomic_store(&req->published, true);
+	if (s->opts.test_after_resume != NULL)
+		s->opts.test_after_resume(s->opts.test_arg);
+	/*
+	 * Seq_cst with server_free()'s store of `freeing` and its load of
+	 * the count: either it sees 0, or this sees `freeing` and wakes it.
+	 */
+	if (atomic_fetch_sub(&s->publishers, 1) == 1 &&
+	    atomic_load(&s->freeing)) {
+		pthread_mutex_lock(&s->lock);
+		pthread_cond_broadcast(&s->publishers_done);
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 static void
@@ -139,7 +192,7 @@ server_respond(struct server_request *req, unsigned status,
 		return;
 	}
 	set_answer(req, status, content_type, body, len);
-	publish(req);
+	server_answer_publish(req);
 }
 
 void
@@ -152,7 +205,7 @@ server_respond_later(struct server_request *req, server_build_fn fn,
 	}
 	req->build = fn;
 	req->build_arg = arg;
-	publish(req);
+	server_answer_publish(req);
 }
 
 /* Runs the builder, if any, once.  On the MHD thread. */

@@ -40,11 +40,15 @@ check_framing(struct server *s, struct MHD_Connection *conn,
 				    why);
 }
 
+/*
+ * A new request, not yet on the server's open list: it goes there only
+ * once it is complete and its framing checked (dispatch()), so that the
+ * shutdown cannot claim it while this thread still answers it alone.
+ */
 static struct server_request *
 request_new(struct server_thread *t, struct MHD_Connection *conn,
 	    const char *url, const char *method)
 {
-	struct server *s = t->server;
 	struct server_request *req = calloc(1, sizeof(*req));
 
 	if (req == NULL)
@@ -52,68 +56,111 @@ request_new(struct server_thread *t, struct MHD_Connection *conn,
 	atomic_init(&req->refs, 1);
 	atomic_init(&req->state, REQ_HANDLING);
 	atomic_init(&req->claimed, false);
-	atomic_init(&req->published, false);
-	req->server = s;
+	atomic_init(&req->counted, false);
+	req->server = t->server;
 	req->thread = t;
 	req->conn = conn;
+	req->watch_fd = -1;
 	req->method = strdup(method);
 	req->path = strdup(url);
 	if (req->method == NULL || req->path == NULL) {
 		server_request_unref(req);
 		return NULL;
 	}
+	atomic_fetch_add(&t->server->active, 1);
+	return req;
+}
+
+/* Puts a complete request on the open list, where server_free() sees it. */
+static void
+list_request(struct server *s, struct server_request *req)
+{
 	pthread_mutex_lock(&s->lock);
 	req->next = s->open;
 	if (s->open != NULL)
 		s->open->prev = req;
 	s->open = req;
-	s->active++;
+	req->listed = true;
 	pthread_mutex_unlock(&s->lock);
-	return req;
 }
 
-static int
-append_body(struct server *s, struct server_request *req, const char *data,
-	    size_t len)
+/* Takes a finished request off the list and out of the count. */
+static void
+unlist_request(struct server *s, struct server_request *req)
 {
-	char *bigger;
-
-	if (req->body_too_large || len > s->opts.max_body - req->body_len) {
-		req->body_too_large = true;
-		return 0;
+	pthread_mutex_lock(&s->lock);
+	if (req->listed) {
+		if (req->prev != NULL)
+			req->prev->next = req->next;
+		else
+			s->open = req->next;
+		if (req->next != NULL)
+			req->next->prev = req->prev;
+		req->prev = req->next = NULL;
+		req->listed = false;
 	}
-	bigger = realloc(req->body, req->body_len + len + 1);
-	if (bigger == NULL)
-		return -1;
-	memcpy(bigger + req->body_len, data, len);
-	req->body_len += len;
-	bigger[req->body_len] = '\0';
-	req->body = bigger;
-	return 0;
+	/* Under the lock, so that server_drain() cannot miss the wake-up. */
+	if (atomic_fetch_sub(&s->active, 1) == 1)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Waits for the answer with the connection suspended, holding no thread;
+ * its socket is watched meanwhile for the client hanging up.
+ */
+static enum MHD_Result
+suspend(struct server_request *req)
+{
+	int expected = REQ_HANDLING;
+
+	MHD_suspend_connection(req->conn);
+	if (!atomic_compare_exchange_strong(&req->state, &expected,
+					    REQ_SUSPENDED))
+		server_answer_resume(req);	/* answered meanwhile */
+	else
+		server_thread_watch(req);
+	return MHD_YES;
 }
 
 /* The request is complete: call the handler, or suspend until answered. */
 static enum MHD_Result
 dispatch(struct server *s, struct server_request *req)
 {
-	int expected = REQ_HANDLING;
-
 	req->handled = true;
-	if (atomic_load(&req->state) == REQ_RESPONDED)	/* at shutdown */
-		return server_answer_queue(req);
-	if (req->body_too_large)
+	list_request(s, req);
+	if (req->body.too_large)
 		server_respond_problem(req, 413, "request body too large");
 	else if (s->opts.handler(req, s->opts.handler_arg) == SERVER_DONE &&
 		 atomic_load(&req->state) != REQ_RESPONDED)
 		server_respond_problem(req, 500, "the handler gave no answer");
+	/* Whatever the handler needed of it, it has taken. */
+	server_body_clear(&req->body);
 	if (atomic_load(&req->state) == REQ_RESPONDED)
 		return server_answer_queue(req);
+	return suspend(req);
+}
 
-	MHD_suspend_connection(req->conn);
-	if (!atomic_compare_exchange_strong(&req->state, &expected,
-					    REQ_SUSPENDED))
-		server_answer_resume(req);	/* answered meanwhile */
-	return MHD_YES;
+/* The first call for a request: headers are in, the body may follow. */
+static enum MHD_Result
+begin_request(struct server_thread *t, struct MHD_Connection *conn,
+	      const char *url, const char *method, const char *version,
+	      void **con_cls)
+{
+	struct server_request *req = request_new(t, conn, url, method);
+	const char *why = NULL;
+	unsigned status;
+
+	if (req == NULL)
+		return MHD_NO;
+	*con_cls = req;
+	status = check_framing(t->server, conn, method, version, &why);
+	if (status == 0)
+		return MHD_YES;
+	/* Queued before the body: MHD then skips reading it. */
+	req->handled = true;
+	server_respond_problem(req, status, why);
+	return server_answer_queue(req);
 }
 
 enum MHD_Result
@@ -125,25 +172,12 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 	struct server_thread *t = cls;
 	struct server *s = t->server;
 	struct server_request *req = *con_cls;
-	const char *why = NULL;
-	unsigned status;
 
-	if (req == NULL) {
-		req = request_new(t, conn, url, method);
-		if (req == NULL)
-			return MHD_NO;
-		*con_cls = req;
-		status = check_framing(s, conn, method, version, &why);
-		if (status != 0) {
-			/* Queued before the body: MHD then skips reading it. */
-			req->handled = true;
-			server_respond_problem(req, status, why);
-			return server_answer_queue(req);
-		}
-		return MHD_YES;
-	}
+	if (req == NULL)
+		return begin_request(t, conn, url, method, version, con_cls);
 	if (*upload_data_size != 0) {
-		if (append_body(s, req, upload_data, *upload_data_size))
+		if (server_body_append(&req->body, upload_data,
+				       *upload_data_size, s->opts.max_body))
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -152,7 +186,10 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	if (!req->handled)
 		return dispatch(s, req);
-	/* Resumed: the answer is in. */
+	/* Resumed: the answer is in, or the client has gone. */
+	server_thread_unwatch(req);
+	if (req->client_gone)
+		return MHD_NO;	/* nobody to send it to: close */
 	return server_answer_queue(req);
 }
 
@@ -162,7 +199,6 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 			   enum MHD_RequestTerminationCode toe)
 {
 	struct server_thread *t = cls;
-	struct server *s = t->server;
 	struct server_request *req = *con_cls;
 
 	(void)conn;
@@ -170,18 +206,11 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
-	server_answer_run_builder(req, false);	/* never resumed: release its arg */
-	pthread_mutex_lock(&s->lock);
-	if (req->prev != NULL)
-		req->prev->next = req->next;
-	else
-		s->open = req->next;
-	if (req->next != NULL)
-		req->next->prev = req->prev;
-	req->prev = req->next = NULL;
-	if (--s->active == 0)
-		pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->lock);
+	server_thread_unwatch(req);
+	/* Never resumed, or resumed for nothing: release their args. */
+	server_answer_run_builder(req, false);
+	server_answer_run_gone(req, false);
+	unlist_request(t->server, req);
 	server_request_unref(req);
 }
 

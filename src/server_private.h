@@ -47,6 +47,7 @@
 #include <stdbool.h>
 
 #include "server.h"
+#include "server_body.h"
 
 #define MAX_RESPONSE_HEADERS 4
 
@@ -56,7 +57,7 @@ struct server_request {
 	atomic_uint refs;
 	atomic_int state;		/* enum req_state, see the top */
 	atomic_bool claimed;		/* someone is writing the answer */
-	atomic_bool published;		/* ...and has handed it over */
+	atomic_bool counted;		/* ...and is counted in publishers */
 	server_build_fn build;		/* set by the claimer, run once */
 	void *build_arg;
 	struct server *server;
@@ -65,12 +66,21 @@ struct server_request {
 					 * (server_free waits for them) */
 	struct MHD_Connection *conn;	/* only used on the MHD thread */
 	char *method, *path;
-	char *body;
-	size_t body_len;
-	bool body_too_large;
+	struct server_body body;	/* freed once the handler returns */
 	bool stop_answered;		/* server lock: server_free() saw it */
+	bool listed;			/* server lock: on the open list */
 	bool handled;			/* the handler was called */
 	bool queued;			/* the response went to MHD */
+
+	/*
+	 * Hang-up watch, on the MHD thread only: while suspended, the
+	 * connection's socket is in the thread's epoll set (watch_fd >= 0),
+	 * so that a client closing it is noticed (server_thread.c).
+	 */
+	int watch_fd;
+	bool client_gone;		/* it hung up: close, answer nothing */
+	server_gone_fn gone;		/* run once, on the MHD thread */
+	void *gone_arg;
 
 	/*
 	 * The answer: written by the claimer before state becomes RESPONDED,
@@ -110,10 +120,20 @@ struct server {
 	int listen_fd;		/* main thread only; -1 once quiesced */
 	atomic_bool stop;	/* the threads are to return */
 	atomic_bool draining;	/* set once quiesced */
-	pthread_mutex_t lock;	/* guards the list and active */
+	atomic_bool freeing;	/* server_free() has begun */
+	/*
+	 * Threads inside publish(): between claiming an answer's hand-over
+	 * and their last touch of the server (resume, wake).  server_free()
+	 * waits for 0 on publishers_done before it frees the threads.
+	 */
+	atomic_uint publishers;
+	atomic_ulong clients_gone;	/* hung up while waiting */
+	pthread_mutex_t lock;	/* guards the list, active, and the
+				 * waits on idle and publishers_done */
 	pthread_cond_t idle;	/* active dropped to 0 */
-	struct server_request *open;
-	size_t active;
+	pthread_cond_t publishers_done;	/* publishers dropped to 0 */
+	struct server_request *open;	/* dispatched, not completed */
+	atomic_size_t active;	/* received, not completed */
 };
 
 /* server_thread.c */
@@ -123,6 +143,8 @@ void server_thread_stop_daemon(struct server_thread *t);
 void *server_thread_main(void *arg);
 void server_thread_wake(struct server_thread *t);
 void server_threads_join(struct server *s, unsigned n);
+int server_thread_watch(struct server_request *req);
+void server_thread_unwatch(struct server_request *req);
 
 /* server_intake.c: libmicrohttpd's callbacks. */
 enum MHD_Result server_intake_on_request(void *cls,
@@ -141,5 +163,7 @@ void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
 enum MHD_Result server_answer_queue(struct server_request *req);
 void server_answer_resume(struct server_request *req);
 void server_answer_run_builder(struct server_request *req, bool keep);
+void server_answer_publish(struct server_request *req);
+void server_answer_run_gone(struct server_request *req, bool gone);
 
 #endif

@@ -36,46 +36,79 @@ next_timeout(struct MHD_Daemon *mhd)
 }
 
 /*
+ * Reads the thread's eventfd.  Read, then clear: the other way round, a
+ * write that came in between is read here while wake_pending stays set,
+ * and later resumes never write: lost until the next network event (seen
+ * under load in test_concurrency).  This way a resume that found it set
+ * is seen by the MHD_run() that follows: the exchange pairs with
+ * server_thread_wake()'s.
+ */
+static void
+take_wake_up(struct server_thread *t)
+{
+	uint64_t count;
+
+	if (read(t->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("HTTP thread: eventfd");
+	atomic_exchange(&t->wake_pending, false);
+}
+
+/*
+ * The client of a suspended request closed its connection (or reset it).
+ * Unless an answer is already on its way, claim the request so that no
+ * answer is built for nobody, resume it so that MHD closes it, count and
+ * log it (nginx's 499), and tell whoever waits for it.
+ */
+static void
+client_gone(struct server_thread *t, struct server_request *req)
+{
+	struct server *s = t->server;
+
+	server_thread_unwatch(req);
+	if (atomic_exchange(&req->claimed, true))
+		return;		/* answered: MHD finds out when it writes */
+	req->client_gone = true;
+	atomic_fetch_add(&s->clients_gone, 1);
+	log_info("%s %s: client closed the connection while waiting (499)",
+		 req->method, req->path);
+	server_answer_publish(req);
+	server_answer_run_gone(req, true);
+}
+
+#define EVENTS_MAX 64
+
+/*
  * One HTTP thread: waits on its daemon's epoll fd (connections and the
- * listening socket) and on its wake_fd, then runs the daemon under t->lock.
+ * listening socket), on its wake_fd, and on the sockets of its suspended
+ * connections, then runs the daemon under t->lock.  A request's watch is
+ * removed on this thread only, before MHD can free the request (inside
+ * MHD_run()), so an event's request pointer is always valid here.
  */
 void *
 server_thread_main(void *arg)
 {
 	struct server_thread *t = arg;
 	struct server *s = t->server;
-	struct epoll_event ev[2];
-	uint64_t count;
+	struct epoll_event ev[EVENTS_MAX];
 	int i, n, timeout;
 
 	pthread_mutex_lock(&t->lock);
 	timeout = next_timeout(t->mhd);
 	pthread_mutex_unlock(&t->lock);
 	for (;;) {
-		n = epoll_wait(t->epfd, ev, 2, timeout);
+		n = epoll_wait(t->epfd, ev, EVENTS_MAX, timeout);
 		if (n < 0 && errno != EINTR) {
 			/* EBADF, EFAULT or EINVAL: a bug of ours.  Looping
 			 * on it would burn a core and answer nobody. */
 			log_warn("HTTP thread: epoll_wait");
 			abort();
 		}
-		for (i = 0; i < n; i++)
-			if (ev[i].data.ptr == &t->wake_fd) {
-				/*
-				 * Read, then clear.  The other way round, a
-				 * write that came in between is read here
-				 * while wake_pending stays set, and later
-				 * resumes never write: lost until the next
-				 * network event (seen under load in
-				 * test_concurrency).  This way a resume that
-				 * found it set is seen by MHD_run() below:
-				 * the exchange pairs with wake()'s.
-				 */
-				if (read(t->wake_fd, &count, sizeof(count)) < 0 &&
-				    errno != EAGAIN)
-					log_warn("HTTP thread: eventfd");
-				atomic_exchange(&t->wake_pending, false);
-			}
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &t->wake_fd)
+				take_wake_up(t);
+			else if (ev[i].data.ptr != NULL)
+				client_gone(t, ev[i].data.ptr);
+		}
 		if (atomic_load_explicit(&s->stop, memory_order_acquire))
 			return NULL;
 		pthread_mutex_lock(&t->lock);
@@ -83,6 +116,46 @@ server_thread_main(void *arg)
 		timeout = next_timeout(t->mhd);
 		pthread_mutex_unlock(&t->lock);
 	}
+}
+
+/*
+ * Watches a suspended request's socket for the client hanging up: EPOLLRDHUP
+ * (its FIN), and EPOLLHUP and EPOLLERR, which epoll always reports.  Not
+ * EPOLLIN: a pipelined request waiting in the socket is no hang-up.  A
+ * client that half-closes after sending its request (shutdown(SHUT_WR))
+ * looks the same as one that has gone, as it does to nginx.  On the
+ * request's MHD thread.  Returns 0, or -1 (logged at debug level: the
+ * request then waits unwatched, as it did before watches existed).
+ */
+int
+server_thread_watch(struct server_request *req)
+{
+	const union MHD_ConnectionInfo *info;
+	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = req };
+
+	info = MHD_get_connection_info(req->conn,
+				       MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info == NULL ||
+	    epoll_ctl(req->thread->epfd, EPOLL_CTL_ADD, info->connect_fd,
+		      &ev) != 0) {
+		log_debug("%s %s: cannot watch the connection for a hang-up",
+			  req->method, req->path);
+		return -1;
+	}
+	req->watch_fd = info->connect_fd;
+	return 0;
+}
+
+/* Ends the watch, if any.  On the request's MHD thread. */
+void
+server_thread_unwatch(struct server_request *req)
+{
+	if (req->watch_fd < 0)
+		return;
+	if (epoll_ctl(req->thread->epfd, EPOLL_CTL_DEL, req->watch_fd,
+		      NULL) != 0)
+		log_warn("%s %s: epoll_ctl", req->method, req->path);
+	req->watch_fd = -1;
 }
 
 /*

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -155,6 +156,22 @@ def check_succeeded(rec, name, result):
 def health(d):
     status, headers, body, elapsed = d.request("GET", "/healthz")
     return check_json_response(status, headers, body, 200, "GET /healthz")
+
+
+def read_one_response(stream):
+    """(status, body) of the next Content-Length framed response on a
+    buffered stream, leaving what follows it for the next call."""
+    status = int(stream.readline().split(b" ")[1])
+    length = 0
+    while True:
+        line = stream.readline()
+        check(line != b"", "connection closed inside a response header")
+        if line == b"\r\n":
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, stream.read(length)
 
 
 def wait_idle(d, timeout=5.0):
@@ -321,13 +338,15 @@ def test_healthz():
         status, headers, body, elapsed = d.request("GET", "/healthz")
         check_json_response(status, headers, body, 200, "GET /healthz")
         check_eq(body, b'{"status": "ok", "jobs_live": 0, '
-                 b'"jobs_finished": 0, "queued": 0, "timers": 1}',
+                 b'"jobs_finished": 0, "queued": 0, "timers": 1, '
+                 b'"clients_gone": 0}',
                  "GET /healthz body")
         check(elapsed < 1.0, "GET /healthz took %.3f s" % elapsed)
         d.request("GET", "/all")
         h = health(d)
         check_eq(h, {"status": "ok", "jobs_live": 0, "jobs_finished": 2,
-                     "queued": 0, "timers": 1}, "/healthz after GET /all")
+                     "queued": 0, "timers": 1, "clients_gone": 0},
+                 "/healthz after GET /all")
 
 
 def test_answer_comes_after_its_deadline_is_disarmed():
@@ -350,6 +369,33 @@ def test_answer_comes_after_its_deadline_is_disarmed():
                 armed.append((i, timers))
         check_eq(armed, [], "(round, timers) where a deadline was still "
                  "armed after its answer")
+
+
+def test_pipelined_requests_on_one_connection_are_answered_in_order():
+    # Three requests written at once on one keep-alive connection: the
+    # first waits for its jobs (suspended), the others wait behind it in
+    # the socket; each gets its own answer, in order.
+    with Daemon(CONFIG) as d:
+        req = (b"GET /any HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close"
+               b"\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", d.port),
+                                      timeout=10.0) as sock:
+            sock.sendall(req)
+            stream = sock.makefile("rb")
+            statuses = []
+            bodies = []
+            for _ in range(3):
+                status, body = read_one_response(stream)
+                statuses.append(status)
+                bodies.append(body)
+        check_eq(statuses, [200, 200, 404], "statuses, in order")
+        check_eq(json.loads(bodies[0])["result"], "fast result",
+                 "first answer")
+        check_eq(json.loads(bodies[1])["status"], "ok", "second answer")
+        check_eq(d.get_json("/healthz")["clients_gone"], 0,
+                 "pipelined data is no hang-up")
 
 
 def test_runs_answered_at_once_leave_no_deadline_armed():
