@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -196,39 +197,57 @@ cancel_one(struct job_instance *inst, void *arg)
 
 /*
  * Waits until no request is open and no job is running (detached ones
- * included), or timeout_ns passes.  Returns how many of both are left.
+ * included), or timeout_ns passes, or a signal of hurry comes (taken from
+ * the pending set; *hurried is then set).  Returns how many of both are
+ * left.
  */
 static size_t
-drain(struct daemon *d, int64_t timeout_ns)
+drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
+      bool *hurried)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
 	int64_t end = timer_now_ns() + timeout_ns;
 	size_t left;
+	int sig;
 
+	*hurried = false;
 	for (;;) {
 		left = server_active(d->server) +
 		       registry_counts(d->registry).live;
 		if (left == 0 || timer_now_ns() >= end)
 			return left;
-		nanosleep(&tick, NULL);
+		if (hurry == NULL) {
+			nanosleep(&tick, NULL);
+			continue;
+		}
+		sig = sigtimedwait(hurry, NULL, &tick);
+		if (sig > 0) {
+			log_info("second signal (%s): stopping now",
+				 strsignal(sig));
+			*hurried = true;
+			return left;
+		}
 	}
 }
 
 void
-daemon_stop(struct daemon *d, const char *why)
+daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 {
 	struct config *cfg = daemon_config(d);
+	bool hurried;
 	size_t left, n;
 
 	atomic_store(&d->stopping, true);
 	server_quiesce(d->server);
 	log_info("%s: stopping", why);
-	left = drain(d, cfg->server.drain_timeout_ns);
+	left = drain(d, cfg->server.drain_timeout_ns, hurry, &hurried);
 	if (left > 0) {
 		n = registry_foreach_live(d->registry, cancel_one, NULL);
-		log_info("stopping: drain timeout passed; cancelled %zu jobs",
-			 n);
-		server_drain(d->server, 2 * EXPIRY_PERIOD_NS);
+		log_info("stopping: %s; cancelled %zu jobs", hurried ?
+			 "drain cut short" : "drain timeout passed", n);
+		/* Their clients' answers go out; a hurried stop waits less. */
+		server_drain(d->server, hurried ? EXPIRY_BUSY_NS * 100 :
+			     2 * EXPIRY_PERIOD_NS);
 	}
 	/*
 	 * Answer whatever remains and stop HTTP.  Then the pool: a job that

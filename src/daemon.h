@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -59,7 +60,10 @@ void daemon_reload(struct daemon *d, struct config *cfg);
  * cancel what is left, answer everything, and free it all.  `why` (the
  * signal's name) is logged as "<why>: stopping" only once new requests
  * are refused, so the line is a promise operators and tests can rely on.
+ * A signal of `hurry` (blocked in the calling thread; NULL for none)
+ * arriving during the drain ends it at once: an operator's second
+ * SIGTERM or Ctrl-C.
  */
-void daemon_stop(struct daemon *d, const char *why);
+void daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry);
 
 #endif

@@ -4,6 +4,7 @@
  * main() only wires things together.  Every signal taskpoold handles is
  * blocked before any thread starts, so all threads inherit the mask and
  * the main thread alone takes them, synchronously, with sigwaitinfo().
+ * A second SIGTERM or SIGINT during the drain stops at once.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -113,17 +114,21 @@ reload(struct daemon *d, const char *path)
 	notify("READY=1");
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *path = DEFAULT_CONFIG, *listen = NULL;
-	bool check_only = false, verbose = false;
-	struct config *cfg;
-	struct daemon d;
-	sigset_t sigs;
-	siginfo_t info;
-	int ch;
+/* What the command line asks for. */
+struct options {
+	const char *path;	/* the config file */
+	const char *listen;	/* -l, or NULL */
+	bool check_only;	/* -t */
+	bool verbose;		/* -v */
+};
 
+/*
+ * Parses the command line into o.  Returns -1 to go on, or the status to
+ * exit with at once (--help, --version, a usage error).
+ */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -133,21 +138,16 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "c:l:tvhV", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'l':
-			listen = optarg;
-			break;
-		case 't':
-			check_only = true;
-			break;
+		case 'c': o->path = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 't': o->check_only = true; break;
 		case 'v':
-			verbose = true;
+			o->verbose = true;
 			log_set_level(LOG_LEVEL_DEBUG);
 			break;
 		case 'h':
@@ -165,56 +165,88 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	return -1;
+}
 
-	cfg = load(path);
-	if (cfg == NULL)
-		return EX_CONFIG;
-	if (listen != NULL) {
-		struct sockaddr_storage ss;
-		unsigned len;
+/* -l must be a numeric ADDRESS:PORT; 0 if it is (or is absent). */
+static int
+check_listen_option(const char *listen)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
 
-		if (config_parse_listen(listen, &ss, &len) != 0) {
-			log_error("-l %s: expected ADDRESS:PORT with a numeric "
-				  "address", listen);
-			config_unref(cfg);
-			return EX_USAGE;
-		}
-	}
-	if (check_only) {
-		printf("%s: configuration OK\n", path);
-		config_unref(cfg);
+	if (listen == NULL || config_parse_listen(listen, &ss, &len) == 0)
 		return 0;
-	}
+	log_error("-l %s: expected ADDRESS:PORT with a numeric address",
+		  listen);
+	return -1;
+}
 
-	/* Before any thread exists, so that every thread inherits it. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
+/*
+ * Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.  Steals cfg.
+ * Returns the exit status.  Every signal taskpoold handles is blocked
+ * before any thread starts, so that every thread inherits the mask and
+ * this one alone takes them, with sigwaitinfo().
+ */
+static int
+serve(struct config *cfg, const struct options *o)
+{
+	struct daemon d;
+	sigset_t sigs, stop_sigs;
+	siginfo_t info;
+
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigs = stop_sigs;
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 
-	if (daemon_start(&d, cfg, listen, verbose) != 0) {
+	if (daemon_start(&d, cfg, o->listen, o->verbose) != 0) {
 		config_unref(cfg);
 		return EXIT_FAILURE;
 	}
 	config_unref(cfg);
 	notify("READY=1");
-
 	for (;;) {
 		if (sigwaitinfo(&sigs, &info) < 0) {
 			if (errno != EINTR)
 				log_warn("sigwaitinfo");
 			continue;
 		}
-		if (info.si_signo == SIGHUP) {
-			reload(&d, path);
-			continue;
-		}
-		break;
+		if (info.si_signo != SIGHUP)
+			break;
+		reload(&d, o->path);
 	}
 	notify("STOPPING=1");
-	daemon_stop(&d, strsignal(info.si_signo));
+	/* A second SIGTERM or SIGINT cuts the drain short. */
+	daemon_stop(&d, strsignal(info.si_signo), &stop_sigs);
 	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { .path = DEFAULT_CONFIG };
+	struct config *cfg;
+	int status;
+
+	status = parse_options(argc, argv, &o);
+	if (status >= 0)
+		return status;
+	cfg = load(o.path);
+	if (cfg == NULL)
+		return EX_CONFIG;
+	if (check_listen_option(o.listen) != 0) {
+		config_unref(cfg);
+		return EX_USAGE;
+	}
+	if (o.check_only) {
+		printf("%s: configuration OK\n", o.path);
+		config_unref(cfg);
+		return 0;
+	}
+	return serve(cfg, &o);
 }
