@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "timer.h"
 
+struct job_instance;
 struct registry;
 
 #define JOB_ID_MAX (CONFIG_NAME_MAX + 32)
