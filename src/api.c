@@ -388,12 +388,16 @@ start_route(struct daemon *d, struct server_request *req,
 						    route->jobs[i]);
 
 		if (inst == NULL || registry_add(d->registry, inst) != 0) {
+			bool closed = inst != NULL && errno == ESHUTDOWN;
+
 			job_unref(inst);
 			abandon(c, c->njobs);
 			call_unref(c);
 			server_add_header(req, "Retry-After", "1");
-			return respond_problem(req, 503, "too many jobs in "
-					       "flight; try again later");
+			return respond_problem(req, 503, closed ?
+					       "the daemon is stopping" :
+					       "too many jobs in flight; try "
+					       "again later");
 		}
 		c->jobs[c->njobs++] = inst;
 		futures[i] = inst->future;

@@ -195,7 +195,6 @@ static void
 hold_in_window(struct job_instance *inst)
 {
 	ck_assert_int_eq(future_state(inst->future), FUTURE_RUNNING);
-	ck_assert_uint_eq(timer_pending(timer), 0);	/* not armed yet */
 	pthread_mutex_lock(&gate.lock);
 	gate.in_window = true;
 	pthread_cond_broadcast(&gate.cond);
@@ -751,6 +750,62 @@ START_TEST(test_foreach_live_with_no_live_jobs_calls_nothing)
 }
 END_TEST
 
+/* ---- closing, as a stop does ---------------------------------------------------- */
+
+START_TEST(test_add_after_close_fails_with_ESHUTDOWN)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[2] = { new_job(), new_job() };
+
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	registry_close(r);
+	errno = 0;
+	ck_assert_int_eq(registry_add(r, insts[1]), -1);
+	ck_assert_int_eq(errno, ESHUTDOWN);
+	ck_assert_uint_eq(refs_of(insts[1]), 1);
+	ck_assert(!found(r, insts[1]->id));
+	ck_assert(found(r, insts[0]->id));	/* the rest is as it was */
+	ck_assert_uint_eq(registry_counts(r).live, 1);
+	finish(r, insts, 2);
+}
+END_TEST
+
+static void
+cancel_visit(struct job_instance *inst, void *arg)
+{
+	(void)arg;
+	job_cancel(inst);
+}
+
+/*
+ * What daemon_stop() relies on: once closed, one cancel pass over the
+ * live jobs ends every one of them, the queued, the armed, and one caught
+ * between start and arming; and none can become live after the pass.
+ */
+START_TEST(test_one_cancel_pass_after_close_ends_every_live_job)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[4];
+	pthread_t t;
+	size_t i;
+
+	add_jobs(r, insts, 3);
+	ck_assert_int_eq(job_run(insts[1]), 0);		/* armed */
+	start_into_window(insts[2], &t);		/* starting */
+	registry_close(r);
+	ck_assert_uint_eq(registry_foreach_live(r, cancel_visit, NULL), 3);
+	release_window(t);
+	insts[3] = new_job();				/* a late request */
+	ck_assert_int_eq(registry_add(r, insts[3]), -1);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(future_state(insts[i]->future),
+				 FUTURE_CANCELLED);
+	ck_assert_uint_eq(registry_counts(r).live, 0);
+	ck_assert_uint_eq(timer_pending(timer), 0);
+	finish(r, insts, 4);
+}
+END_TEST
+
 /* ---- growth and teardown ------------------------------------------------------ */
 
 #define MANY 5000
@@ -894,6 +949,12 @@ registry_suite(void)
 	tcase_add_test(tc, test_foreach_live_visits_exactly_the_live_jobs);
 	tcase_add_test(tc, test_foreach_live_holds_a_reference_during_each_call);
 	tcase_add_test(tc, test_foreach_live_with_no_live_jobs_calls_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("close");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_add_after_close_fails_with_ESHUTDOWN);
+	tcase_add_test(tc, test_one_cancel_pass_after_close_ends_every_live_job);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifetime");
