@@ -94,7 +94,15 @@ sleep_fire(struct timer_entry *e, bool fired)
 	job_unref(inst);	/* the timer entry's reference */
 }
 
-static bool sleep_cancel(struct job_instance *inst, struct job_env *env);
+static bool
+sleep_cancel(struct job_instance *inst, struct job_env *env)
+{
+	if (!timer_cancel(env->timer, &inst->timer))
+		return false;	/* not armed yet, or fired: see job_cancel() */
+	future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
+	job_unref(inst);
+	return true;
+}
 
 /*
  * The caller (job_run()'s) holds a reference, so inst outlives the timer
@@ -133,16 +141,6 @@ sleep_start(struct job_instance *inst, struct job_env *env)
 	if (job_cancel_requested(inst))
 		sleep_cancel(inst, env);
 	return 0;
-}
-
-static bool
-sleep_cancel(struct job_instance *inst, struct job_env *env)
-{
-	if (!timer_cancel(env->timer, &inst->timer))
-		return false;	/* not armed yet, or fired: see job_cancel() */
-	future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
-	job_unref(inst);
-	return true;
 }
 
 const struct job_kind job_kind_sleep = {
