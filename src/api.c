@@ -98,11 +98,12 @@ json_string_or_null(const char *s)
 /*
  * Builders that never drop a piece silently.  object_set_stolen()
  * stores o[key] = v and array_append_stolen() appends v to a; both steal v
- * (jansson frees it on failure too) and, on any failure, including a NULL o or v from an earlier step, free
- * o or a and return NULL.  Chained, one failure makes the whole answer
- * NULL, answered 500 by respond_json(), never a shorter answer.  Keys are
- * our own ASCII constants, hence _nocheck: json_pack() spends more parsing
- * its format than building the object (bench/callgrind).
+ * (jansson frees it on failure too) and, on any failure, including a NULL
+ * o or v from an earlier step, free o or a and return NULL.  Chained,
+ * one failure makes the whole answer NULL, answered 500 by respond_json(),
+ * never a shorter answer.  Keys are our own ASCII constants, hence
+ * _nocheck: json_pack() spends more parsing its format than building the
+ * object (bench/callgrind).
  */
 static json_t *
 object_set_stolen(json_t *o, const char *key, json_t *v)
@@ -147,22 +148,25 @@ job_link(const struct job_instance *inst)
 	return object_set_stolen(link, "href", json_string(href));
 }
 
-/* The full record of a job instance, as GET /jobs/{id} shows it. */
+/*
+ * The full record of a job instance, as GET /jobs/{id} shows it: from one
+ * snapshot, so that a job completing meanwhile is shown before or after,
+ * never half of each.  inst's reference keeps result and error valid.
+ */
 static json_t *
 job_record(struct job_instance *inst)
 {
-	struct future *f = inst->future;
-	struct future_times t = future_times(f);
+	struct future_snapshot s = future_snapshot(inst->future);
 
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
 			 "id", inst->id,
 			 "job", inst->def->name,
-			 "state", future_state_name(future_state(f)),
-			 "result", json_string_or_null(future_result(f)),
-			 "error", json_string_or_null(future_error(f)),
-			 "created", json_time(t.created),
-			 "started", json_time(t.started),
-			 "finished", json_time(t.finished));
+			 "state", future_state_name(s.state),
+			 "result", json_string_or_null(s.result),
+			 "error", json_string_or_null(s.error),
+			 "created", json_time(s.times.created),
+			 "started", json_time(s.times.started),
+			 "finished", json_time(s.times.finished));
 }
 
 /* ---- calls ----------------------------------------------------------------------- */
@@ -182,16 +186,31 @@ call_unref(struct call *c)
 	free(c);
 }
 
+/*
+ * One snapshot per job of c into snaps, taken once for one answer, so that
+ * its status and its list of jobs agree while jobs still complete.  The
+ * call's references keep their results and errors valid.
+ */
+static void
+snapshot_jobs(struct call *c, struct future_snapshot *snaps)
+{
+	size_t i;
+
+	for (i = 0; i < c->njobs; i++)
+		snaps[i] = future_snapshot(c->jobs[i]->future);
+}
+
 /* Which status a gather answers with when not every job succeeded. */
 static unsigned
-failure_status(struct call *c, size_t *bad)
+failure_status(struct call *c, const struct future_snapshot *snaps,
+	       size_t *bad)
 {
 	bool failed = false, timed_out = false, cancelled = false;
 	size_t i;
 
 	*bad = 0;
 	for (i = 0; i < c->njobs; i++) {
-		switch (future_state(c->jobs[i]->future)) {
+		switch (snaps[i].state) {
 		case FUTURE_SUCCEEDED:
 			continue;
 		case FUTURE_FAILED:	failed = true; break;
@@ -212,66 +231,66 @@ failure_status(struct call *c, size_t *bad)
 
 /* A problem naming each job that did not succeed (or is not done). */
 static json_t *
-jobs_problem(struct call *c, unsigned status, const char *detail)
+jobs_problem(struct call *c, const struct future_snapshot *snaps,
+	     unsigned status, const char *detail)
 {
 	json_t *jobs = json_array();
 	size_t i;
 
 	for (i = 0; i < c->njobs && jobs != NULL; i++) {
-		struct job_instance *inst = c->jobs[i];
-		enum future_state st = future_state(inst->future);
 		json_t *j;
 
-		if (st == FUTURE_SUCCEEDED)
+		if (snaps[i].state == FUTURE_SUCCEEDED)
 			continue;
-		j = object_set_stolen(job_link(inst), "state",
-			json_string(future_state_name(st)));
-		j = object_set_stolen(j, "error", json_string_or_null(
-				future_error(inst->future)));
+		j = object_set_stolen(job_link(c->jobs[i]), "state",
+			json_string(future_state_name(snaps[i].state)));
+		j = object_set_stolen(j, "error", json_string_or_null(snaps[i].error));
 		jobs = array_append_stolen(jobs, j);
 	}
 	return object_set_stolen(http_problem_new(status, detail), "jobs", jobs);
 }
 
 static json_t *
-answer_all(struct call *c, unsigned *status)
+answer_all(struct call *c, const struct future_snapshot *snaps,
+	   unsigned *status)
 {
 	json_t *results;
 	size_t i, bad;
 
-	*status = failure_status(c, &bad);
+	*status = failure_status(c, snaps, &bad);
 	if (*status != 200)
-		return jobs_problem(c, *status, bad == 1 ?
+		return jobs_problem(c, snaps, *status, bad == 1 ?
 				    "a job did not succeed" :
 				    "jobs did not succeed");
 	results = json_array();
 	for (i = 0; i < c->njobs; i++)
-		results = array_append_stolen(results, json_string(
-				future_result(c->jobs[i]->future)));
+		results = array_append_stolen(results, json_string(snaps[i].result));
 	return object_set_stolen(json_object(), "results", results);
 }
 
 static json_t *
-answer_one(struct call *c, size_t winner, unsigned *status)
+answer_one(struct call *c, const struct future_snapshot *snaps,
+	   size_t winner, unsigned *status)
 {
 	struct job_instance *w = c->jobs[winner];
 	json_t *pending, *answer;
 	size_t i, bad;
 
-	if (future_state(w->future) != FUTURE_SUCCEEDED) {
-		*status = failure_status(c, &bad);
+	if (snaps[winner].state != FUTURE_SUCCEEDED) {
+		*status = failure_status(c, snaps, &bad);
 		if (*status == 200)
 			*status = 502;
-		return jobs_problem(c, *status, "the awaited job did not "
-				    "succeed");
+		return jobs_problem(c, snaps, *status, "the awaited job did "
+				    "not succeed");
 	}
 	pending = json_array();
 	for (i = 0; i < c->njobs; i++)
 		if (i != winner)
-			pending = array_append_stolen(pending, job_link(c->jobs[i]));
+			pending = array_append_stolen(pending,
+						      job_link(c->jobs[i]));
 	*status = 200;
 	answer = object_set_stolen(json_object(), "result",
-		     json_string(future_result(w->future)));
+		     json_string(snaps[winner].result));
 	answer = object_set_stolen(answer, "job", json_string(w->def->name));
 	return object_set_stolen(answer, "pending", pending);
 }
@@ -296,6 +315,7 @@ static void
 build_answer(struct server_request *req, void *arg, bool wanted)
 {
 	struct call *c = arg;
+	struct future_snapshot snaps[CONFIG_ROUTE_JOBS_MAX];
 	unsigned status;
 	json_t *body;
 	char detail[96];
@@ -304,18 +324,19 @@ build_answer(struct server_request *req, void *arg, bool wanted)
 		call_unref(c);
 		return;
 	}
+	snapshot_jobs(c, snaps);
 	if (c->expired) {
 		status = 504;
 		snprintf(detail, sizeof(detail), "the route's deadline of "
 			 "%.3f s passed; unfinished jobs go on",
 			 (double)c->route->timeout_ns / 1e9);
-		body = jobs_problem(c, status, detail);
+		body = jobs_problem(c, snaps, status, detail);
 	} else if (c->route->wait == RUN_WAIT_ALL) {
-		body = answer_all(c, &status);
+		body = answer_all(c, snaps, &status);
 	} else if (c->route->wait == RUN_WAIT_NONE) {
 		body = answer_accepted(c, &status);
 	} else {
-		body = answer_one(c, (size_t)c->winner, &status);
+		body = answer_one(c, snaps, (size_t)c->winner, &status);
 	}
 	if (status == 503)
 		server_add_header(req, "Retry-After", "1");
@@ -424,8 +445,11 @@ start_jobs(struct call *c, struct server_request *req,
 						    route->jobs[i]);
 
 		if (inst == NULL || registry_add(d->registry, inst) != 0) {
+			/* ESHUTDOWN: the registry is closed for the stop. */
+			why = inst != NULL && errno == ESHUTDOWN ?
+			      "the daemon is stopping" :
+			      "too many jobs in flight; try again later";
 			job_unref(inst);
-			why = "too many jobs in flight; try again later";
 			break;
 		}
 		c->jobs[c->njobs++] = inst;

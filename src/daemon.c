@@ -241,14 +241,23 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	server_quiesce(d->server);
 	log_info("%s: stopping", why);
 	left = drain(d, cfg->server.drain_timeout_ns, hurry, &hurried);
-	if (left > 0) {
-		n = registry_foreach_live(d->registry, cancel_one, NULL);
+	/*
+	 * Closed, the registry takes no new job (a late request gets 503),
+	 * so one pass over the live ones cancels them all, and job_cancel()
+	 * wins even over a job caught between its start and its timer.
+	 */
+	registry_close(d->registry);
+	n = registry_foreach_live(d->registry, cancel_one, NULL);
+	if (left > 0)
 		log_info("stopping: %s; cancelled %zu jobs", hurried ?
 			 "drain cut short" : "drain timeout passed", n);
-		/* Their clients' answers go out; a hurried stop waits less. */
+	else if (n > 0)
+		log_info("stopping: cancelled %zu jobs started while "
+			 "draining", n);
+	/* Their clients' answers go out; a hurried stop waits less. */
+	if (left > 0 || n > 0)
 		server_drain(d->server, hurried ? EXPIRY_BUSY_NS * 100 :
 			     2 * EXPIRY_PERIOD_NS);
-	}
 	/*
 	 * Answer whatever remains and stop HTTP.  Then the pool: a job that
 	 * finishes in pool_free() ends its run, whose callback cancels the

@@ -248,3 +248,20 @@ future_runtime_ns(struct future *f)
 	pthread_mutex_unlock(&f->lock);
 	return ns;
 }
+
+/* One lock for all: see future.h.  Result and error as future_result(). */
+struct future_snapshot
+future_snapshot(struct future *f)
+{
+	struct future_snapshot s = { .result = NULL, .error = NULL };
+
+	pthread_mutex_lock(&f->lock);
+	s.state = f->state;
+	if (future_state_is_done(f->state)) {
+		s.result = f->result;
+		s.error = f->error;
+	}
+	s.times = f->times;
+	pthread_mutex_unlock(&f->lock);
+	return s;
+}

@@ -110,4 +110,21 @@ struct future_times {
 struct future_times future_times(struct future *f);
 int64_t future_runtime_ns(struct future *f);
 
+/*
+ * State, result, error and times read together under the future's lock
+ * once, so that they agree, as the separate calls above cannot: another
+ * thread may complete the future between two of them.  In a snapshot, the
+ * state is done exactly when times.finished is set; result and error are
+ * NULL unless it is done; started is set whenever the state is RUNNING.
+ * result and error are borrowed: valid while the caller holds a reference
+ * on f, since they never change once the future is complete.
+ */
+struct future_snapshot {
+	enum future_state state;
+	const char *result;
+	const char *error;
+	struct future_times times;
+};
+struct future_snapshot future_snapshot(struct future *f);
+
 #endif

@@ -140,6 +140,7 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def)
 		return NULL;
 	}
 	atomic_init(&inst->refs, 1);
+	atomic_init(&inst->cancel_requested, false);
 	inst->def = def;
 	inst->cfg = config_ref(cfg);
 	inst->env = env;
@@ -189,12 +190,25 @@ job_unref(struct job_instance *inst)
 	free(inst);
 }
 
+/*
+ * The mark comes first: a kind that has started the future but not yet
+ * armed its timer would make both calls below find nothing to do.  It
+ * reads the mark after arming, under the timer's lock, so either the
+ * kind's cancel here finds the entry armed, or the kind sees the mark.
+ */
 bool
 job_cancel(struct job_instance *inst)
 {
+	atomic_store(&inst->cancel_requested, true);
 	if (future_cancel(inst->future))
 		return true;
 	if (inst->def->kind->cancel != NULL)
 		return inst->def->kind->cancel(inst, inst->env);
 	return false;
+}
+
+bool
+job_cancel_requested(struct job_instance *inst)
+{
+	return atomic_load(&inst->cancel_requested);
 }

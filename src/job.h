@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "timer.h"
 
+struct job_instance;
 struct registry;
 
 #define JOB_ID_MAX (CONFIG_NAME_MAX + 32)
@@ -35,6 +36,16 @@ struct job_env {
 	size_t id_prefix_len;
 	atomic_uint_fast64_t next_seq;
 	atomic_bool log_jobs;		/* one log line per finished job */
+	/*
+	 * Test seam, NULL in the daemon: when set, a kind calls it on the
+	 * starting thread right after the future moved to RUNNING and
+	 * before it arms what will complete it, so that a test can force a
+	 * cancel into that window.  A field of the env rather than a build
+	 * flag, so the tests run the very code the daemon runs, and rather
+	 * than a global, since there is none; it costs one test of a field
+	 * already in cache per start.
+	 */
+	void (*test_after_start)(struct job_instance *inst);
 };
 
 struct job_instance {
@@ -45,6 +56,13 @@ struct job_instance {
 	struct job_env *env;		/* borrowed */
 	struct future *future;		/* a reference */
 	struct future_waiter log_waiter;
+	/*
+	 * Set by job_cancel(), never cleared: a cancel that finds nothing to
+	 * stop yet (the kind is between starting the future and arming what
+	 * completes it) leaves this mark, and the kind checks it once armed
+	 * and again before it completes the future.  See job_cancel().
+	 */
+	atomic_bool cancel_requested;
 
 	/* For the kind (sleep: its timer entry holds a reference). */
 	struct timer_entry timer;
@@ -94,9 +112,21 @@ void job_unref(struct job_instance *inst);
 
 /*
  * Stops an instance that has not completed: cancels it if still queued,
- * or asks its kind to stop it.  Returns true if it completed the future.
+ * or asks its kind to stop it.  Returns true if this call completed the
+ * future.  A cancel always wins over a kind's own completion, whatever the
+ * interleaving: when it returns false the future is either already
+ * complete, or will be completed CANCELLED by the kind's thread (the one
+ * starting the job, or the one about to complete it), which sees the mark
+ * this call leaves first.  Only a kind without a cancel ignores it.
  */
 bool job_cancel(struct job_instance *inst);
+
+/*
+ * True once job_cancel() has been called on inst.  For kinds: read after
+ * arming (the arming's lock orders it after a cancel that found nothing
+ * armed) and before completing a job as anything but CANCELLED.
+ */
+bool job_cancel_requested(struct job_instance *inst);
 
 /* The kind registered under name, or NULL; and "sleep, ..." for errors. */
 const struct job_kind *job_kind_find(const char *name);

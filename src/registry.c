@@ -32,6 +32,7 @@ struct registry {
 	struct list live, finished;
 	unsigned max_jobs;
 	int64_t retain_ns;
+	bool closed;		/* registry_close(): refuse every add */
 };
 
 static uint64_t
@@ -168,6 +169,14 @@ registry_new(unsigned max_jobs, int64_t retain_ns)
 }
 
 void
+registry_close(struct registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->closed = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
 registry_set_limits(struct registry *r, unsigned max_jobs, int64_t retain_ns)
 {
 	pthread_mutex_lock(&r->lock);
@@ -201,6 +210,11 @@ registry_add(struct registry *r, struct job_instance *inst)
 	size_t h;
 
 	pthread_mutex_lock(&r->lock);
+	if (r->closed) {
+		pthread_mutex_unlock(&r->lock);
+		errno = ESHUTDOWN;
+		return -1;
+	}
 	if (r->live.len + r->finished.len >= r->max_jobs) {
 		if (r->finished.head == NULL) {
 			pthread_mutex_unlock(&r->lock);

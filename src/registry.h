@@ -31,9 +31,17 @@ void registry_set_limits(struct registry *r, unsigned max_jobs,
 /*
  * Adds inst (takes its own reference) and watches its future, so that it
  * moves to the finished list when it completes.  Returns 0, or -1 with
- * errno EAGAIN when full of live instances.
+ * errno EAGAIN when full of live instances, ESHUTDOWN once closed.
  */
 int registry_add(struct registry *r, struct job_instance *inst);
+
+/*
+ * Refuses every later registry_add() (errno ESHUTDOWN), so that the live
+ * instances can only get fewer: a stop closes the registry, then cancels
+ * the live ones in one pass, and none can be added behind the pass.
+ * This function can't fail.
+ */
+void registry_close(struct registry *r);
 
 /* The instance with this id as a new reference, or NULL. */
 struct job_instance *registry_find(struct registry *r, const char *id);

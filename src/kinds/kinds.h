@@ -33,13 +33,19 @@ struct job_kind {
 	/*
 	 * Starts an instance: arranges for its future to complete later (or
 	 * now).  Returns 0, or -1 with errno (EAGAIN: no room) without
-	 * completing the future: job_run() completes it FAILED then.
+	 * completing the future: job_run() completes it FAILED then.  A
+	 * cancel may come at any point of it: once the future is RUNNING
+	 * and whatever completes it is armed, the kind checks
+	 * job_cancel_requested() and stops the job itself if it is set.
 	 */
 	int (*start)(struct job_instance *inst, struct job_env *env);
 
 	/*
 	 * Stops an instance that has not completed, if the kind can: returns
-	 * true if it completed the future (CANCELLED).  May be NULL.
+	 * true if it completed the future (CANCELLED).  May return false for
+	 * a job not armed yet, or being completed on another thread: that
+	 * thread sees job_cancel_requested() and completes it CANCELLED.
+	 * May be NULL.
 	 */
 	bool (*cancel)(struct job_instance *inst, struct job_env *env);
 

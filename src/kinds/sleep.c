@@ -56,13 +56,24 @@ sleep_check(struct job_def *def, char *why, size_t whylen)
 	return 0;
 }
 
-/* Succeeds with a copy of the result; fails if it cannot be copied. */
+/*
+ * Ends the job as its time says: SUCCEEDED with a copy of the result
+ * (FAILED if it cannot be copied), or TIMED_OUT.  Unless a cancel came:
+ * one that came while the entry was being fired found nothing to disarm,
+ * and this is where it wins.
+ */
 static void
-succeed(struct job_instance *inst)
+sleep_end(struct job_instance *inst)
 {
-	char *copy = strdup(inst->def->result);
+	const struct job_def *def = inst->def;
+	char *copy;
 
-	if (copy != NULL)
+	if (job_cancel_requested(inst))
+		future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
+	else if (def->duration_ns > def->timeout_ns)
+		future_complete(inst->future, FUTURE_TIMED_OUT, NULL,
+				strdup("timed out"));
+	else if ((copy = strdup(def->result)) != NULL)
 		future_complete(inst->future, FUTURE_SUCCEEDED, copy, NULL);
 	else
 		future_complete(inst->future, FUTURE_FAILED, NULL, NULL);
@@ -74,19 +85,29 @@ sleep_fire(struct timer_entry *e, bool fired)
 {
 	struct job_instance *inst = (struct job_instance *)
 		((char *)e - offsetof(struct job_instance, timer));
-	const struct job_def *def = inst->def;
 
 	if (!fired)
 		future_complete(inst->future, FUTURE_CANCELLED, NULL,
 				strdup("daemon stopped"));
-	else if (def->duration_ns <= def->timeout_ns)
-		succeed(inst);
 	else
-		future_complete(inst->future, FUTURE_TIMED_OUT, NULL,
-				strdup("timed out"));
+		sleep_end(inst);
 	job_unref(inst);	/* the timer entry's reference */
 }
 
+static bool
+sleep_cancel(struct job_instance *inst, struct job_env *env)
+{
+	if (!timer_cancel(env->timer, &inst->timer))
+		return false;	/* not armed yet, or fired: see job_cancel() */
+	future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
+	job_unref(inst);
+	return true;
+}
+
+/*
+ * The caller (job_run()'s) holds a reference, so inst outlives the timer
+ * entry's even if it fires or is cancelled before this returns.
+ */
 static int
 sleep_start(struct job_instance *inst, struct job_env *env)
 {
@@ -96,9 +117,11 @@ sleep_start(struct job_instance *inst, struct job_env *env)
 
 	if (!future_start(inst->future))
 		return 0;	/* cancelled before it started: nothing to do */
+	if (env->test_after_start != NULL)
+		env->test_after_start(inst);
 	if (delay == 0) {
 		/* Nothing to wait for: skip the round trip to the timer. */
-		succeed(inst);
+		sleep_end(inst);
 		return 0;
 	}
 	job_ref(inst);
@@ -109,17 +132,15 @@ sleep_start(struct job_instance *inst, struct job_env *env)
 		errno = err;
 		return -1;
 	}
+	/*
+	 * A cancel since future_start() found the future RUNNING and the
+	 * entry not armed, so it stopped nothing: it left its mark, which
+	 * the timer's lock orders before this read.  Whoever of us and a
+	 * later cancel disarms the entry completes the job.
+	 */
+	if (job_cancel_requested(inst))
+		sleep_cancel(inst, env);
 	return 0;
-}
-
-static bool
-sleep_cancel(struct job_instance *inst, struct job_env *env)
-{
-	if (!timer_cancel(env->timer, &inst->timer))
-		return false;	/* it fired: the timer path completes it */
-	future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
-	job_unref(inst);
-	return true;
 }
 
 const struct job_kind job_kind_sleep = {

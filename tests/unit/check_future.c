@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -617,6 +618,140 @@ START_TEST(test_only_the_four_terminal_states_are_done)
 	ck_assert(future_state_is_done(FUTURE_FAILED));
 	ck_assert(future_state_is_done(FUTURE_CANCELLED));
 	ck_assert(future_state_is_done(FUTURE_TIMED_OUT));
+}
+END_TEST
+
+/* ---- future: snapshots -------------------------------------------------- */
+
+START_TEST(test_snapshot_shows_each_stage_of_a_future)
+{
+	struct future *f = future_new();
+	struct future_snapshot s = future_snapshot(f);
+
+	ck_assert_int_eq(s.state, FUTURE_QUEUED);
+	ck_assert_ptr_null(s.result);
+	ck_assert_ptr_null(s.error);
+	ck_assert_int_ne(s.times.created, 0);
+	ck_assert_int_eq(s.times.started, 0);
+	ck_assert_int_eq(s.times.finished, 0);
+	ck_assert(future_start(f));
+	s = future_snapshot(f);
+	ck_assert_int_eq(s.state, FUTURE_RUNNING);
+	ck_assert_int_eq(s.times.started, future_times(f).started);
+	ck_assert_int_eq(s.times.finished, 0);
+	ck_assert(future_complete(f, FUTURE_FAILED, strdup("r"),
+				  strdup("e")));
+	s = future_snapshot(f);
+	ck_assert_int_eq(s.state, FUTURE_FAILED);
+	ck_assert_str_eq(s.result, "r");
+	ck_assert_str_eq(s.error, "e");
+	ck_assert_ptr_eq(s.result, future_result(f));	/* borrowed */
+	ck_assert_int_eq(s.times.finished, future_times(f).finished);
+	future_unref(f);
+}
+END_TEST
+
+/*
+ * The invariants of future.h for a started future: NULL, or which one the
+ * snapshot breaks.  Plain tests, not ck_assert: Check records a location
+ * for every assertion that passes, a write to its pipe, which would leave
+ * the reader's loop mostly in the kernel and hide any tear.
+ */
+static const char *
+snapshot_broken(const struct future_snapshot *s)
+{
+	bool done = future_state_is_done(s->state);
+
+	if (done != (s->times.finished != 0))
+		return done ? "done with no finish time" :
+			      "not done with a finish time";
+	if (!done && (s->result != NULL || s->error != NULL))
+		return "not done with a result or an error";
+	if (s->state == FUTURE_SUCCEEDED && s->result == NULL)
+		return "succeeded with no result";
+	if (s->state == FUTURE_FAILED && s->error == NULL)
+		return "failed with no error";
+	if (s->times.started == 0)
+		return "no start time";
+	return NULL;
+}
+
+/* The completing side: one thread for every round, in step by a barrier. */
+struct snapshot_race {
+	pthread_barrier_t go;
+	struct future *f;	/* the round's; NULL: stop.  A reference */
+	int round;
+	atomic_int taken;	/* snapshots the reader took this round */
+};
+
+static void *
+snapshot_completer(void *arg)
+{
+	struct snapshot_race *r = arg;
+
+	for (;;) {
+		struct future *f;
+		int round;
+
+		pthread_barrier_wait(&r->go);
+		/* Read before completing: the reader goes on after that. */
+		f = r->f;
+		round = r->round;
+		if (f == NULL)
+			return NULL;
+		/* Complete while the reader is in its loop, not before. */
+		while (atomic_load(&r->taken) < 2)
+			sched_yield();
+		if (round % 2 == 0)
+			future_complete(f, FUTURE_SUCCEEDED, strdup("r"), NULL);
+		else
+			future_complete(f, FUTURE_FAILED, NULL, strdup("e"));
+		future_unref(f);
+	}
+}
+
+/*
+ * A reader (GET /jobs/{id}) takes snapshots while another thread
+ * completes the future; each round lets both go at once from a barrier,
+ * the completer waits until the reader is in its loop, and the reader
+ * goes on until it sees the future done, so its snapshots straddle the
+ * completion (bounded by events: no sleep, no timing).  None may mix the two sides: a running state
+ * with a finish time or a result, a done state without them.  Made of the
+ * separate calls, a snapshot tears within a few rounds here.
+ */
+START_TEST(test_snapshot_never_mixes_a_running_and_a_completed_future)
+{
+	enum { ROUNDS = 2000 };
+	struct snapshot_race r;
+	struct future_snapshot s;
+	pthread_t t;
+	int round;
+
+	ck_assert_int_eq(pthread_barrier_init(&r.go, NULL, 2), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, snapshot_completer, &r), 0);
+	for (round = 0; round < ROUNDS; round++) {
+		struct future *f = future_new();
+
+		ck_assert(future_start(f));
+		r.f = future_ref(f);	/* the completer's */
+		r.round = round;
+		atomic_store(&r.taken, 0);
+		pthread_barrier_wait(&r.go);
+		do {
+			const char *why;
+
+			s = future_snapshot(f);
+			if ((why = snapshot_broken(&s)) != NULL)
+				ck_abort_msg("round %d: state %s: %s", round,
+					     future_state_name(s.state), why);
+			atomic_fetch_add(&r.taken, 1);
+		} while (!future_state_is_done(s.state));
+		future_unref(f);
+	}
+	r.f = NULL;
+	pthread_barrier_wait(&r.go);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	pthread_barrier_destroy(&r.go);
 }
 END_TEST
 
@@ -1285,6 +1420,12 @@ future_suite(void)
 	tcase_add_test(tc, test_cancel_of_a_completed_future_returns_false);
 	tcase_add_test(tc, test_state_names_match_the_http_api);
 	tcase_add_test(tc, test_only_the_four_terminal_states_are_done);
+	tcase_add_test(tc, test_snapshot_shows_each_stage_of_a_future);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("snapshot race");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_snapshot_never_mixes_a_running_and_a_completed_future);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("callbacks");

@@ -180,30 +180,94 @@ run_job(void *arg)
 }
 
 /*
- * job_run() and job_cancel() at once, as a stop does to a job that is
- * starting: under TSan this checks that starting a job writes nothing a
- * cancel reads unlocked.  The job ends cancelled, never armed and lost.
+ * The window between a sleep job's future_start() and its timer_add(),
+ * held open by the env's test seam: the starting thread says it is there
+ * and waits until the test lets it go on.  Events, not sleeps.
  */
-START_TEST(test_job_cancel_racing_job_run_ends_cancelled)
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool in_window;
+	bool released;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+
+static void
+hold_in_window(struct job_instance *inst)
 {
-	int round;
+	ck_assert_int_eq(future_state(inst->future), FUTURE_RUNNING);
+	pthread_mutex_lock(&gate.lock);
+	gate.in_window = true;
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.released)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
 
-	for (round = 0; round < 200; round++) {
-		struct job_instance *inst = new_job();
-		pthread_t t;
+/* Starts inst on thread *t and returns once it is held in the window. */
+static void
+start_into_window(struct job_instance *inst, pthread_t *t)
+{
+	gate.in_window = gate.released = false;
+	env.test_after_start = hold_in_window;
+	ck_assert_int_eq(pthread_create(t, NULL, run_job, inst), 0);
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.in_window)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
 
-		ck_assert_int_eq(pthread_create(&t, NULL, run_job, inst), 0);
-		job_cancel(inst);
-		ck_assert_int_eq(pthread_join(t, NULL), 0);
-		/* A cancel that came between start and arming is retried. */
-		while (!future_state_is_done(future_state(inst->future)))
-			job_cancel(inst);
-		ck_assert_int_eq(future_state(inst->future),
-				 FUTURE_CANCELLED);
-		ck_assert_uint_eq(timer_pending(timer), 0);
-		ck_assert_uint_eq(refs_of(inst), 1);
-		job_unref(inst);
-	}
+/* Lets the held thread arm its timer, and waits until job_run() returned. */
+static void
+release_window(pthread_t t)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.released = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	env.test_after_start = NULL;
+}
+
+/*
+ * A stop cancels a job whose future has just started but whose timer is
+ * not armed yet: future_cancel() cannot (RUNNING) and timer_cancel() has
+ * nothing to disarm, so job_cancel() cannot complete it itself.  The
+ * cancel must still win: the job ends CANCELLED, not succeeded a second
+ * later, with no timer left armed and no reference left over.
+ */
+START_TEST(test_cancel_between_start_and_arming_ends_cancelled)
+{
+	struct job_instance *inst = new_job();
+	pthread_t t;
+
+	start_into_window(inst, &t);
+	ck_assert(!job_cancel(inst));	/* proof that it came in the window */
+	release_window(t);
+	ck_assert_int_eq(future_state(inst->future), FUTURE_CANCELLED);
+	ck_assert_uint_eq(timer_pending(timer), 0);
+	ck_assert_uint_eq(refs_of(inst), 1);
+	job_unref(inst);
+}
+END_TEST
+
+/*
+ * The other end of a sleep: the timer thread has taken the entry off the
+ * heap (timer_cancel() now returns false) but not yet called it, and a
+ * cancel comes.  Done here by hand, as the timer thread does it, so that
+ * the order is forced: the callback must then end the job CANCELLED.
+ */
+START_TEST(test_cancel_after_the_timer_took_the_entry_ends_cancelled)
+{
+	struct job_instance *inst = new_job();
+
+	ck_assert_int_eq(job_run(inst), 0);
+	ck_assert(timer_cancel(timer, &inst->timer));	/* "popped" */
+	ck_assert(!job_cancel(inst));
+	ck_assert_int_eq(future_state(inst->future), FUTURE_RUNNING);
+	inst->timer.cb(&inst->timer, true);	/* the timer thread goes on */
+	ck_assert_int_eq(future_state(inst->future), FUTURE_CANCELLED);
+	ck_assert_uint_eq(refs_of(inst), 1);
+	job_unref(inst);
 }
 END_TEST
 
@@ -686,6 +750,62 @@ START_TEST(test_foreach_live_with_no_live_jobs_calls_nothing)
 }
 END_TEST
 
+/* ---- closing, as a stop does ---------------------------------------------------- */
+
+START_TEST(test_add_after_close_fails_with_ESHUTDOWN)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[2] = { new_job(), new_job() };
+
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	registry_close(r);
+	errno = 0;
+	ck_assert_int_eq(registry_add(r, insts[1]), -1);
+	ck_assert_int_eq(errno, ESHUTDOWN);
+	ck_assert_uint_eq(refs_of(insts[1]), 1);
+	ck_assert(!found(r, insts[1]->id));
+	ck_assert(found(r, insts[0]->id));	/* the rest is as it was */
+	ck_assert_uint_eq(registry_counts(r).live, 1);
+	finish(r, insts, 2);
+}
+END_TEST
+
+static void
+cancel_visit(struct job_instance *inst, void *arg)
+{
+	(void)arg;
+	job_cancel(inst);
+}
+
+/*
+ * What daemon_stop() relies on: once closed, one cancel pass over the
+ * live jobs ends every one of them, the queued, the armed, and one caught
+ * between start and arming; and none can become live after the pass.
+ */
+START_TEST(test_one_cancel_pass_after_close_ends_every_live_job)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[4];
+	pthread_t t;
+	size_t i;
+
+	add_jobs(r, insts, 3);
+	ck_assert_int_eq(job_run(insts[1]), 0);		/* armed */
+	start_into_window(insts[2], &t);		/* starting */
+	registry_close(r);
+	ck_assert_uint_eq(registry_foreach_live(r, cancel_visit, NULL), 3);
+	release_window(t);
+	insts[3] = new_job();				/* a late request */
+	ck_assert_int_eq(registry_add(r, insts[3]), -1);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(future_state(insts[i]->future),
+				 FUTURE_CANCELLED);
+	ck_assert_uint_eq(registry_counts(r).live, 0);
+	ck_assert_uint_eq(timer_pending(timer), 0);
+	finish(r, insts, 4);
+}
+END_TEST
+
 /* ---- growth and teardown ------------------------------------------------------ */
 
 #define MANY 5000
@@ -782,7 +902,8 @@ registry_suite(void)
 	tc = tcase_create("job");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_job_cancelled_before_it_starts_arms_no_timer);
-	tcase_add_test(tc, test_job_cancel_racing_job_run_ends_cancelled);
+	tcase_add_test(tc, test_cancel_between_start_and_arming_ends_cancelled);
+	tcase_add_test(tc, test_cancel_after_the_timer_took_the_entry_ends_cancelled);
 	tcase_add_test(tc, test_kind_names_come_from_the_table);
 	suite_add_tcase(s, tc);
 
@@ -828,6 +949,12 @@ registry_suite(void)
 	tcase_add_test(tc, test_foreach_live_visits_exactly_the_live_jobs);
 	tcase_add_test(tc, test_foreach_live_holds_a_reference_during_each_call);
 	tcase_add_test(tc, test_foreach_live_with_no_live_jobs_calls_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("close");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_add_after_close_fails_with_ESHUTDOWN);
+	tcase_add_test(tc, test_one_cancel_pass_after_close_ends_every_live_job);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifetime");
