@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "timer.h"
 
 struct timer {
@@ -31,10 +32,7 @@ struct timer {
 int64_t
 timer_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 static bool

@@ -19,6 +19,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "timer.h"
 
 #define MS 1000000LL
@@ -702,6 +704,26 @@ START_TEST(test_heap_does_not_shrink_while_a_quarter_full)
 }
 END_TEST
 
+/* ---- the clock --------------------------------------------------------------- */
+
+START_TEST(test_now_is_monotonic_and_in_nanoseconds)
+{
+	int64_t a = timer_now_ns(), b = clock_now_ns(CLOCK_MONOTONIC);
+
+	ck_assert_int_gt(a, 0);
+	ck_assert_int_ge(b, a);
+	ck_assert_int_lt(b - a, 1000 * MS);
+}
+END_TEST
+
+/* A clock id the kernel refuses is a bug: no garbage time comes back. */
+START_TEST(test_clock_with_an_unknown_id_aborts)
+{
+	clock_now_ns((clockid_t)123456);
+	ck_abort_msg("clock_now_ns() returned for an unknown clock");
+}
+END_TEST
+
 /* ---- timer_free ---------------------------------------------------------- */
 
 START_TEST(test_timer_free_discards_pending_entries_on_the_caller_with_fired_false)
@@ -804,6 +826,9 @@ timer_suite(void)
 	tcase_add_test(tc, test_pending_counts_armed_entries);
 	tcase_add_test(tc, test_heap_shrinks_back_to_its_first_size_after_a_burst);
 	tcase_add_test(tc, test_heap_does_not_shrink_while_a_quarter_full);
+	tcase_add_test(tc, test_now_is_monotonic_and_in_nanoseconds);
+	tcase_add_test_raise_signal(tc, test_clock_with_an_unknown_id_aborts,
+				    SIGABRT);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("free");
