@@ -8,7 +8,9 @@
  *
  * Locking: one mutex guards the table, both lists, the counts and every
  * inst->reg.  It is a leaf lock: references are dropped, and callbacks
- * called, only after it is released.
+ * called, only after it is released.  Evicted and expired instances are
+ * unlinked under it onto a private chain through reg.hash_next, and their
+ * references dropped from that chain once it is released.
  */
 #include <errno.h>
 #include <pthread.h>
