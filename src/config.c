@@ -77,6 +77,7 @@ struct parser {
 	struct raw_job *raw_jobs;	/* parallel to cfg->jobs */
 	int *route_jobs_line;		/* parallel to cfg->routes */
 	char **route_jobs;		/* the `jobs` value of each route */
+	int max_jobs_line;		/* of [registry] max_jobs; 0: default */
 	/* Keys set in the current section, to refuse duplicates. */
 	char **keys;
 	size_t nkeys;
@@ -701,10 +702,12 @@ key_registry(struct parser *p, const char *key, const char *value)
 	struct config *c = p->cfg;
 	int64_t ns;
 
-	if (!strcmp(key, "max_jobs"))
+	if (!strcmp(key, "max_jobs")) {
+		p->max_jobs_line = p->line;
 		return config_parse_uint(value, 16, 10000000,
 					 &c->registry.max_jobs) ?
 		       bad_value(p, key, value, "16 to 10000000") : 0;
+	}
 	if (!strcmp(key, "retain")) {
 		if (config_parse_duration(value, &ns))
 			return bad_value(p, key, value, "a duration up to 7d "
@@ -1076,6 +1079,36 @@ finish_route(struct parser *p, struct route *r, char *jobs, int line)
 	return 0;
 }
 
+/*
+ * Refuses limits that contradict each other: settings each valid alone
+ * that together make part of the file unusable.  Limits that are merely
+ * slack (a pool queue deeper than max_jobs can hold) are not refused.
+ * Each rule is in taskpoold.conf(5), "Limits checked together".
+ */
+static int
+check_limits(struct parser *p)
+{
+	const struct config *c = p->cfg;
+	char where[32] = "the default";
+	size_t i;
+
+	if (p->max_jobs_line > 0)
+		snprintf(where, sizeof(where), "line %d", p->max_jobs_line);
+	/* A request registers all its route's jobs before any can finish. */
+	for (i = 0; i < c->nroutes; i++) {
+		const struct route *r = &c->routes[i];
+
+		if (r->njobs > c->registry.max_jobs) {
+			set_error(p, p->route_jobs_line[i], "route '%s' starts "
+				  "%zu jobs a request, more than max_jobs = %u "
+				  "(%s) holds", r->path, r->njobs,
+				  c->registry.max_jobs, where);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 finish(struct parser *p)
 {
@@ -1089,6 +1122,8 @@ finish(struct parser *p)
 		if (finish_route(p, &c->routes[i], p->route_jobs[i],
 				 p->route_jobs_line[i]))
 			return -1;
+	if (check_limits(p))
+		return -1;
 	if (c->server.listen == NULL &&
 	    (c->server.listen = strdup("127.0.0.1:8080")) == NULL)
 		goto nomem;

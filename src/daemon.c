@@ -174,14 +174,18 @@ void
 daemon_reload(struct daemon *d, struct config *cfg)
 {
 	struct config *old;
+	size_t evicted;
 
 	pthread_mutex_lock(&d->config_lock);
 	old = d->cfg;
 	d->cfg = config_ref(cfg);
 	pthread_mutex_unlock(&d->config_lock);
 	warn_restart_needed(old, cfg);
-	registry_set_limits(d->registry, cfg->registry.max_jobs,
-			    cfg->registry.retain_ns);
+	evicted = registry_set_limits(d->registry, cfg->registry.max_jobs,
+				      cfg->registry.retain_ns);
+	if (evicted > 0)
+		log_info("reload: %zu finished jobs dropped to fit max_jobs "
+			 "%u", evicted, cfg->registry.max_jobs);
 	apply_log_settings(d, cfg);
 	log_info("reloaded %s: %zu jobs, %zu routes", cfg->path, cfg->njobs,
 		 cfg->nroutes);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "future.h"
 
 struct future {
@@ -28,15 +29,6 @@ struct future {
 	struct future_waiter **callbacks_tail;
 };
 
-static int64_t
-clock_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 struct future *
 future_new(void)
 {
@@ -47,8 +39,8 @@ future_new(void)
 	atomic_init(&f->refs, 1);
 	pthread_mutex_init(&f->lock, NULL);
 	f->state = FUTURE_QUEUED;
-	f->times.created = clock_ns(CLOCK_REALTIME);
-	f->mono_begin = clock_ns(CLOCK_MONOTONIC);
+	f->times.created = clock_now_ns(CLOCK_REALTIME);
+	f->mono_begin = clock_now_ns(CLOCK_MONOTONIC);
 	f->callbacks_tail = &f->callbacks;
 	return f;
 }
@@ -92,8 +84,8 @@ future_start(struct future *f)
 	pthread_mutex_lock(&f->lock);
 	if (f->state == FUTURE_QUEUED) {
 		f->state = FUTURE_RUNNING;
-		f->times.started = clock_ns(CLOCK_REALTIME);
-		f->mono_begin = clock_ns(CLOCK_MONOTONIC);
+		f->times.started = clock_now_ns(CLOCK_REALTIME);
+		f->mono_begin = clock_now_ns(CLOCK_MONOTONIC);
 		started = true;
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -122,8 +114,8 @@ finish(struct future *f, enum future_state state, char *result, char *error,
 	f->state = state;
 	f->result = result;
 	f->error = error;
-	f->times.finished = clock_ns(CLOCK_REALTIME);
-	f->mono_end = clock_ns(CLOCK_MONOTONIC);
+	f->times.finished = clock_now_ns(CLOCK_REALTIME);
+	f->mono_end = clock_now_ns(CLOCK_MONOTONIC);
 	w = f->callbacks;
 	f->callbacks = NULL;
 	f->callbacks_tail = &f->callbacks;

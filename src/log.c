@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 static atomic_int current_level = LOG_LEVEL_INFO;
@@ -86,7 +87,7 @@ log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
 	if ((int)level > atomic_load_explicit(&current_level,
 					      memory_order_relaxed))
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_now(CLOCK_REALTIME, &ts);
 	len = log_format_time(line, max, &ts);
 	n = snprintf(line + len, max - len, " %s: ", level_names[level]);
 	len += (size_t)n;

@@ -3,7 +3,9 @@
  *
  * One mutex, one condition variable, an intrusive FIFO of items (the
  * libuv shape).  Invariant under the lock: `queued` is the length of the
- * list, and every listed item's future is QUEUED or CANCELLED.  Workers
+ * list, every listed item's future is QUEUED or CANCELLED, and queued +
+ * reserved <= capacity.  A submit reserves its slot before it allocates,
+ * so that a full queue is refused without touching malloc.  Workers
  * block every signal, so signals reach only the main thread.
  *
  * A cancelled item is unlinked by the waiter callback it registered on its
@@ -45,11 +47,13 @@ struct pool {
 	pthread_cond_t wake;	/* a worker may have something to do */
 	struct pool_item *head, *tail;
 	size_t queued;
+	size_t reserved;	/* slots taken by submits still allocating */
 	size_t capacity;
 	size_t idle;		/* workers waiting on `wake` */
 	size_t busy;		/* workers running an item */
 	size_t items;		/* accepted items not freed yet */
 	bool stopping;
+	void *(*item_calloc)(size_t, size_t);	/* calloc(); tests swap it */
 	unsigned nthreads;
 	pthread_t *threads;
 };
@@ -189,6 +193,7 @@ pool_new(unsigned workers, unsigned queue)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	p->capacity = queue;
+	p->item_calloc = calloc;
 
 	/* Workers inherit this mask: signals are the main thread's. */
 	sigfillset(&all);
@@ -208,6 +213,37 @@ pool_new(unsigned workers, unsigned queue)
 	return p;
 }
 
+/*
+ * Takes a queue slot for a submission about to allocate its item, so that
+ * a full queue is refused before any allocation (an overloaded daemon
+ * must answer 503 cheaply) and the slot cannot be gone after it.  Returns
+ * 0, or -1 with errno EAGAIN or ESHUTDOWN.
+ */
+static int
+reserve_slot(struct pool *p)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping || p->queued + p->reserved >= p->capacity) {
+		errno = p->stopping ? ESHUTDOWN : EAGAIN;
+		rc = -1;
+	} else {
+		p->reserved++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* Gives a reserved slot back, with the lock held. */
+static void
+unreserve_slot_locked(struct pool *p)
+{
+	/* pool_free() waits for the reserved slots too. */
+	if (--p->reserved == 0 && p->stopping)
+		pthread_cond_broadcast(&p->wake);
+}
+
 struct future *
 pool_submit(struct pool *p, pool_work_fn work, pool_release_fn release,
 	    void *arg)
@@ -215,11 +251,15 @@ pool_submit(struct pool *p, pool_work_fn work, pool_release_fn release,
 	struct pool_item *it;
 	struct future *f;
 
-	it = calloc(1, sizeof(*it));
-	f = future_new();
-	if (it == NULL || f == NULL) {
+	if (reserve_slot(p))
+		return NULL;
+	it = p->item_calloc(1, sizeof(*it));
+	f = it != NULL ? future_new() : NULL;
+	if (f == NULL) {
+		pthread_mutex_lock(&p->lock);
+		unreserve_slot_locked(p);
+		pthread_mutex_unlock(&p->lock);
 		free(it);
-		future_unref(f);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -231,18 +271,20 @@ pool_submit(struct pool *p, pool_work_fn work, pool_release_fn release,
 	/*
 	 * Registered before the item is listed, since from then on a worker
 	 * may run and free it.  No one else holds the future yet, so the
-	 * callback cannot run now; if the queue is full the future is freed
-	 * uncompleted and the callback never runs.
+	 * callback cannot run now; if the pool began to stop meanwhile the
+	 * future is freed uncompleted and the callback never runs.
 	 */
 	future_on_done(f, &it->on_cancel, on_item_done, it);
 
+	/* The reserved slot becomes the item's: no capacity check again. */
 	pthread_mutex_lock(&p->lock);
-	if (p->stopping || p->queued >= p->capacity) {
-		errno = p->stopping ? ESHUTDOWN : EAGAIN;
+	unreserve_slot_locked(p);
+	if (p->stopping) {
 		pthread_mutex_unlock(&p->lock);
 		future_unref(it->future);
 		future_unref(f);
 		free(it);
+		errno = ESHUTDOWN;
 		return NULL;
 	}
 	it->prev = p->tail;
@@ -260,6 +302,14 @@ pool_submit(struct pool *p, pool_work_fn work, pool_release_fn release,
 		pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	return f;
+}
+
+void
+pool_set_allocator(struct pool *p, void *(*item_calloc)(size_t, size_t))
+{
+	pthread_mutex_lock(&p->lock);
+	p->item_calloc = item_calloc;
+	pthread_mutex_unlock(&p->lock);
 }
 
 size_t
@@ -326,10 +376,11 @@ pool_free(struct pool *p)
 	/*
 	 * An item whose future another thread completed (a cancel racing a
 	 * worker, a deadline) may still have its callback in flight there,
-	 * about to take our lock: wait until every item is freed.
+	 * about to take our lock: wait until every item is freed, and every
+	 * submit that reserved a slot before the stop has let it go.
 	 */
 	pthread_mutex_lock(&p->lock);
-	while (p->items > 0)
+	while (p->items > 0 || p->reserved > 0)
 		pthread_cond_wait(&p->wake, &p->lock);
 	pthread_mutex_unlock(&p->lock);
 	pthread_cond_destroy(&p->wake);

@@ -49,6 +49,13 @@ struct pool *pool_new(unsigned workers, unsigned queue);
 struct future *pool_submit(struct pool *p, pool_work_fn work,
 			   pool_release_fn release, void *arg);
 
+/*
+ * Replaces the calloc() that pool_submit() uses for its items, so that a
+ * test can count or fail allocations.  Call it while no submit is under
+ * way.  This function can't fail.
+ */
+void pool_set_allocator(struct pool *p, void *(*item_calloc)(size_t, size_t));
+
 /* Number of submissions waiting, and of workers running one. */
 size_t pool_queued(struct pool *p);
 size_t pool_busy(struct pool *p);

@@ -8,7 +8,9 @@
  *
  * Locking: one mutex guards the table, both lists, the counts and every
  * inst->reg.  It is a leaf lock: references are dropped, and callbacks
- * called, only after it is released.
+ * called, only after it is released.  Evicted and expired instances are
+ * unlinked under it onto a private chain through reg.hash_next, and their
+ * references dropped from that chain once it is released.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -75,7 +77,6 @@ list_remove(struct list *l, struct job_instance *inst)
 	l->len--;
 }
 
-#define MIN_BUCKETS 1024
 
 /* Moves every entry into a new table of n buckets; false if out of memory. */
 static bool
@@ -119,7 +120,7 @@ maybe_shrink(struct registry *r)
 {
 	size_t n = r->nbuckets;
 
-	while (n > MIN_BUCKETS && (r->live.len + r->finished.len) * 8 < n)
+	while (n > REGISTRY_MIN_BUCKETS && (r->live.len + r->finished.len) * 8 < n)
 		n /= 2;
 	if (n != r->nbuckets)
 		rehash(r, n);
@@ -149,6 +150,42 @@ drop_finished(struct registry *r, struct job_instance *inst)
 	inst->reg.listed = false;
 }
 
+/*
+ * Unlinks finished instances, the oldest first, until at most `keep`
+ * instances are left or none is finished, onto the private chain *doomed
+ * (through reg.hash_next).  Called with the lock held; the caller drops
+ * the chain's references with drop_chain() once it has released the lock.
+ * Returns how many it unlinked.
+ */
+static size_t
+evict_down_to(struct registry *r, size_t keep, struct job_instance **doomed)
+{
+	struct job_instance *inst;
+	size_t n = 0;
+
+	while (r->live.len + r->finished.len > keep &&
+	       (inst = r->finished.head) != NULL) {
+		drop_finished(r, inst);
+		inst->reg.hash_next = *doomed;
+		*doomed = inst;
+		n++;
+	}
+	return n;
+}
+
+/* Drops the references of a chain from evict_down_to(), unlocked. */
+static void
+drop_chain(struct job_instance *doomed)
+{
+	struct job_instance *inst;
+
+	while (doomed != NULL) {
+		inst = doomed;
+		doomed = inst->reg.hash_next;
+		job_unref(inst);
+	}
+}
+
 struct registry *
 registry_new(unsigned max_jobs, int64_t retain_ns)
 {
@@ -156,7 +193,7 @@ registry_new(unsigned max_jobs, int64_t retain_ns)
 
 	if (r == NULL)
 		return NULL;
-	r->nbuckets = MIN_BUCKETS;
+	r->nbuckets = REGISTRY_MIN_BUCKETS;
 	r->buckets = calloc(r->nbuckets, sizeof(r->buckets[0]));
 	if (r->buckets == NULL) {
 		free(r);
@@ -176,13 +213,37 @@ registry_close(struct registry *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void
+/*
+ * Evicts in batches, releasing the lock in between, so that lowering the
+ * bound from millions does not stall every request (they take the lock
+ * too) while it unlinks them all.
+ */
+#define EVICT_BATCH 4096
+
+size_t
 registry_set_limits(struct registry *r, unsigned max_jobs, int64_t retain_ns)
 {
+	struct job_instance *doomed;
+	size_t n = 0, batch, keep;
+
 	pthread_mutex_lock(&r->lock);
 	r->max_jobs = max_jobs;
 	r->retain_ns = retain_ns;
 	pthread_mutex_unlock(&r->lock);
+	do {
+		doomed = NULL;
+		pthread_mutex_lock(&r->lock);
+		keep = r->live.len + r->finished.len;
+		keep = keep > r->max_jobs + (size_t)EVICT_BATCH ?
+		       keep - EVICT_BATCH : r->max_jobs;
+		batch = evict_down_to(r, keep, &doomed);
+		if (batch > 0)
+			maybe_shrink(r);
+		pthread_mutex_unlock(&r->lock);
+		drop_chain(doomed);
+		n += batch;
+	} while (batch == EVICT_BATCH);
+	return n;
 }
 
 /* Waiter on each added instance's future: move it to `finished`. */
@@ -209,20 +270,22 @@ registry_add(struct registry *r, struct job_instance *inst)
 	struct job_instance *evicted = NULL;
 	size_t h;
 
+	/*
+	 * Room for one more: usually one eviction, more when jobs that were
+	 * live when the bound was lowered have finished over it since.
+	 */
 	pthread_mutex_lock(&r->lock);
 	if (r->closed) {
 		pthread_mutex_unlock(&r->lock);
 		errno = ESHUTDOWN;
 		return -1;
 	}
+	evict_down_to(r, r->max_jobs - 1, &evicted);
 	if (r->live.len + r->finished.len >= r->max_jobs) {
-		if (r->finished.head == NULL) {
-			pthread_mutex_unlock(&r->lock);
-			errno = EAGAIN;
-			return -1;
-		}
-		evicted = r->finished.head;
-		drop_finished(r, evicted);
+		pthread_mutex_unlock(&r->lock);
+		drop_chain(evicted);
+		errno = EAGAIN;
+		return -1;
 	}
 	job_ref(inst);
 	inst->reg.owner = r;
@@ -235,7 +298,7 @@ registry_add(struct registry *r, struct job_instance *inst)
 	maybe_grow(r);
 	pthread_mutex_unlock(&r->lock);
 
-	job_unref(evicted);
+	drop_chain(evicted);
 	/* May run now, if the job already completed: it is listed by then. */
 	future_on_done(inst->future, &inst->reg.waiter, on_finished, inst);
 	return 0;
@@ -275,11 +338,7 @@ registry_expire(struct registry *r, int64_t now_ns, size_t max)
 	if (n > 0)
 		maybe_shrink(r);
 	pthread_mutex_unlock(&r->lock);
-	while (doomed != NULL) {
-		inst = doomed;
-		doomed = inst->reg.hash_next;
-		job_unref(inst);
-	}
+	drop_chain(doomed);
 	return n;
 }
 
@@ -316,6 +375,17 @@ registry_counts(struct registry *r)
 	c.finished = r->finished.len;
 	pthread_mutex_unlock(&r->lock);
 	return c;
+}
+
+size_t
+registry_buckets(struct registry *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->nbuckets;
+	pthread_mutex_unlock(&r->lock);
+	return n;
 }
 
 void

@@ -4,7 +4,8 @@
  *
  * Bounded: at most max_jobs instances are held.  A new one first pushes out
  * the oldest finished instance; if every slot holds a live one, it is
- * refused (the caller answers 503).  Finished instances are dropped
+ * refused (the caller answers 503).  Only live instances may exceed the
+ * bound, after a reload lowered it: they are never dropped.  Finished instances are dropped
  * `retain` after they finish, by registry_expire(), which the daemon calls
  * from its timer.
  */
@@ -22,11 +23,14 @@ struct registry;
 struct registry *registry_new(unsigned max_jobs, int64_t retain_ns);
 
 /*
- * Changes the bounds (on reload).  Takes effect at the next add/expire.
- * This function can't fail.
+ * Changes the bounds (on reload).  A lower max_jobs takes effect at once:
+ * finished instances over it are dropped, the oldest first (live ones are
+ * never dropped: if they alone exceed it, adds are refused until enough
+ * finish).  A new retain applies at the next expire.  Returns how many
+ * were dropped.  This function can't fail.
  */
-void registry_set_limits(struct registry *r, unsigned max_jobs,
-			 int64_t retain_ns);
+size_t registry_set_limits(struct registry *r, unsigned max_jobs,
+			   int64_t retain_ns);
 
 /*
  * Adds inst (takes its own reference) and watches its future, so that it
@@ -68,6 +72,13 @@ struct registry_counts {
 	size_t finished;
 };
 struct registry_counts registry_counts(struct registry *r);
+
+/*
+ * Buckets in the hash table, which grows with the entries and shrinks back
+ * (never below REGISTRY_MIN_BUCKETS) after a burst.  For tests.
+ */
+#define REGISTRY_MIN_BUCKETS 1024
+size_t registry_buckets(struct registry *r);
 
 /*
  * Frees the registry and drops its references.  Live instances must have

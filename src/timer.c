@@ -5,7 +5,8 @@
  * mutex and one condition variable on CLOCK_MONOTONIC.  The thread sleeps
  * until the earliest deadline or until an earlier one is added; due
  * entries are popped under the lock (index = -1, which is what makes
- * timer_cancel() lose the race) and called after it is released.
+ * timer_cancel() lose the race) and called after it is released.  The heap
+ * array doubles when full and halves when under a quarter full.
  *
  * Lock order: the timer lock is a leaf; callbacks run without it.
  */
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "timer.h"
 
 struct timer {
@@ -30,10 +32,7 @@ struct timer {
 int64_t
 timer_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 static bool
@@ -88,6 +87,27 @@ sift_down(struct timer *t, size_t i)
 	heap_set(t, i, e);
 }
 
+/*
+ * Halves the heap when it is less than a quarter full, so that memory comes
+ * back after a burst; between a quarter and full it stays, so that adds
+ * and removes at one size never reallocate each time.  A failed realloc
+ * keeps the larger array, which is harmless.
+ */
+static void
+maybe_shrink(struct timer *t)
+{
+	struct timer_entry **heap;
+	size_t cap = t->cap / 2;
+
+	if (cap < TIMER_MIN_CAPACITY || t->len >= t->cap / 4)
+		return;
+	heap = realloc(t->heap, cap * sizeof(*heap));
+	if (heap == NULL)
+		return;
+	t->heap = heap;
+	t->cap = cap;
+}
+
 /* Removes the entry at slot i and marks it unarmed. */
 static void
 heap_remove(struct timer *t, size_t i)
@@ -96,13 +116,14 @@ heap_remove(struct timer *t, size_t i)
 	struct timer_entry *last = t->heap[--t->len];
 
 	e->index = -1;
-	if (i == t->len)
-		return;
-	heap_set(t, i, last);
-	if (i > 0 && before(last, t->heap[(i - 1) / 2]))
-		sift_up(t, i);
-	else
-		sift_down(t, i);
+	if (i != t->len) {
+		heap_set(t, i, last);
+		if (i > 0 && before(last, t->heap[(i - 1) / 2]))
+			sift_up(t, i);
+		else
+			sift_down(t, i);
+	}
+	maybe_shrink(t);
 }
 
 static void *
@@ -187,7 +208,7 @@ timer_add(struct timer *t, struct timer_entry *e, int64_t delay_ns)
 		return -1;
 	}
 	if (t->len == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
+		size_t cap = t->cap ? t->cap * 2 : TIMER_MIN_CAPACITY;
 		struct timer_entry **heap = realloc(t->heap,
 						    cap * sizeof(*heap));
 
@@ -235,6 +256,17 @@ timer_pending(struct timer *t)
 
 	pthread_mutex_lock(&t->lock);
 	n = t->len;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+size_t
+timer_capacity(struct timer *t)
+{
+	size_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->cap;
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }

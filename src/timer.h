@@ -15,6 +15,7 @@
 #define TASKPOOLD_TIMER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct timer;
@@ -55,6 +56,13 @@ bool timer_cancel(struct timer *t, struct timer_entry *e);
 
 /* Number of armed entries. */
 unsigned long timer_pending(struct timer *t);
+
+/*
+ * Slots in the heap: it doubles when full and halves when less than a
+ * quarter full, never below TIMER_MIN_CAPACITY.  For tests.
+ */
+#define TIMER_MIN_CAPACITY 64
+size_t timer_capacity(struct timer *t);
 
 /*
  * Stops the thread and discards every armed entry (callbacks run on the

@@ -132,6 +132,10 @@ BAD_CONFIGS = [
      "numeric address, e.g. 127.0.0.1:8080 or [::1]:8080)"),
     ("[server]\n[log]\n[server]\n", 3, "section [server] appears twice"),
     ("[server\nthreads = 2\n", 1, "section header without ']'"),
+    ("[registry]\nmax_jobs = 16\n[job j]\nkind = sleep\n[route /r]\njobs = "
+     + " ".join(["j"] * 17) + "\n", 6,
+     "route '/r' starts 17 jobs a request, more than max_jobs = 16 (line 2) "
+     "holds"),
 ]
 
 
@@ -381,6 +385,103 @@ def test_sighup_with_a_broken_file_keeps_the_old_config():
         status, _, body, _ = d.request("GET", "/r")
         check_eq((status, body), (200, b'{"results": ["fixed"]}'),
                  "GET /r after the fixed reload")
+        d.stop()
+
+
+MANY_CONFIG = """\
+[registry]
+max_jobs = %(max_jobs)d
+retain = %(retain)s
+
+[log]
+jobs = no
+
+[job z]
+kind = sleep
+
+[route /many]
+jobs = %(jobs)s
+wait = all
+"""
+
+
+def many_config(max_jobs, retain="1h", per_request=64):
+    """A route that starts per_request zero-length jobs a request."""
+    return MANY_CONFIG % {"max_jobs": max_jobs, "retain": retain,
+                          "jobs": " ".join(["z"] * per_request)}
+
+
+def finish_jobs(d, requests, per_request):
+    """Runs requests calls of /many and waits until all their jobs are
+    listed as finished; returns how many that is."""
+    for i in range(requests):
+        status, _, body, _ = d.request("GET", "/many")
+        check_eq(status, 200, "GET /many #%d (body %r)" % (i, body[:200]))
+    total = requests * per_request
+    deadline = time.monotonic() + 10
+    while d.get_json("/healthz")["jobs_finished"] != total:
+        check(time.monotonic() < deadline, "%d jobs never all finished "
+              "(healthz: %r)" % (total, d.get_json("/healthz")))
+        time.sleep(0.01)
+    return total
+
+
+def reload_with(d, text):
+    n = len(d.log_lines())
+    d.write_config(text, d.config_path)
+    d.send_signal(signal.SIGHUP)
+    d.wait_for_log(r" info: reloaded ", start=n, timeout=5.0,
+                   what="the reload")
+    return n
+
+
+def test_sighup_lowering_max_jobs_drops_finished_jobs_to_it_at_once():
+    # Before, each later request evicted one record: the registry stayed
+    # over its new bound until as many requests had come.
+    with Daemon(many_config(1000)) as d:
+        total = finish_jobs(d, 10, 64)
+        n = reload_with(d, many_config(16, per_request=16))
+        health = d.get_json("/healthz")
+        check_eq((health["jobs_live"], health["jobs_finished"]), (0, 16),
+                 "live and finished jobs right after the reload")
+        d.wait_for_log(r" info: reload: %d finished jobs dropped to fit "
+                       r"max_jobs 16$" % (total - 16), start=n, timeout=5.0,
+                       what="the eviction's log line")
+        # The bound holds from there on: a request's jobs replace the
+        # oldest records, they do not pile up.
+        status, _, _, _ = d.request("GET", "/many")
+        check_eq(status, 200, "GET /many after the reload")
+        check_eq(d.get_json("/healthz")["jobs_finished"] <= 16, True,
+                 "at most max_jobs records after a request")
+        d.stop()
+
+
+def test_expiry_of_10000_records_takes_batches_5ms_apart_not_a_tick_each():
+    # The registry expires at most 4,096 records a timer tick (a second),
+    # then comes back 5 ms later while there are more.  10,048 records made
+    # due at once (retain lowered to 0 by a reload) must all go well within
+    # one tick of the first ones going; a tick each would take 2 s.
+    with Daemon(many_config(20000)) as d:
+        total = finish_jobs(d, 157, 64)
+        check(total > 2 * 4096, "%d records need three batches" % total)
+        reload_with(d, many_config(20000, retain="0"))
+        deadline = time.monotonic() + 10
+        first_drop = None
+        while True:
+            left = d.get_json("/healthz")["jobs_finished"]
+            now = time.monotonic()
+            if left < total and first_drop is None:
+                first_drop = now
+            if left == 0:
+                break
+            check(now < deadline, "%d of %d records left 10 s after the "
+                  "reload" % (left, total))
+            time.sleep(0.002)
+        took = now - first_drop
+        log("  %d records expired %.3f s after the first ones went"
+            % (total, took))
+        check(took < 0.9, "expiring %d records took %.3f s from the first "
+              "batch: a tick (1 s) per 4,096" % (total, took))
         d.stop()
 
 

@@ -1221,6 +1221,82 @@ START_TEST(test_route_with_65_jobs_is_refused_at_its_jobs_line)
 }
 END_TEST
 
+/* "jobs = a a a ..." with n jobs, into line (of size 256). */
+static void
+jobs_line(char *line, int n)
+{
+	int i;
+
+	strcpy(line, "jobs =");
+	for (i = 0; i < n; i++)
+		strcat(line, " a");
+}
+
+/* ---- what is refused: limits that contradict each other ------------------ */
+
+START_TEST(test_route_with_more_jobs_than_max_jobs_is_refused_at_its_jobs_line)
+{
+	struct config_error err;
+	char line[256], text[512];
+
+	jobs_line(line, 17);
+	snprintf(text, sizeof(text), "[registry]\nmax_jobs = 16\n[job a]\n"
+		 "kind = sleep\n[route /r]\nwait = all\n%s\n", line);
+	load_refused(text, &err);
+	ck_assert_int_eq(err.line, 7);
+	ck_assert_str_eq(err.text, "route '/r' starts 17 jobs a request, "
+			 "more than max_jobs = 16 (line 2) holds");
+}
+END_TEST
+
+START_TEST(test_max_jobs_after_the_route_is_checked_too)
+{
+	struct config_error err;
+	char line[256], text[512];
+
+	jobs_line(line, CONFIG_ROUTE_JOBS_MAX);
+	snprintf(text, sizeof(text), "[job a]\nkind = sleep\n[route /r]\n%s\n"
+		 "[registry]\nmax_jobs = 63\n", line);
+	load_refused(text, &err);
+	ck_assert_int_eq(err.line, 4);
+	ck_assert_str_eq(err.text, "route '/r' starts 64 jobs a request, "
+			 "more than max_jobs = 63 (line 6) holds");
+}
+END_TEST
+
+START_TEST(test_route_with_as_many_jobs_as_max_jobs_is_accepted)
+{
+	struct config *c;
+	char line[256], text[512];
+
+	jobs_line(line, 16);
+	snprintf(text, sizeof(text), "[registry]\nmax_jobs = 16\n[job a]\n"
+		 "kind = sleep\n[route /r]\n%s\n", line);
+	c = load_ok(text);
+	ck_assert_uint_eq(config_find_route(c, "/r")->njobs, 16);
+	config_unref(c);
+}
+END_TEST
+
+/* No kind uses the pool yet, and a queue deeper than max_jobs is harmless. */
+START_TEST(test_pool_limits_smaller_or_larger_than_the_rest_are_accepted)
+{
+	struct config *c;
+	char line[256], text[512];
+
+	jobs_line(line, CONFIG_ROUTE_JOBS_MAX);
+	snprintf(text, sizeof(text), "[pool]\nworkers = 1024\nqueue = 1\n"
+		 "[registry]\nmax_jobs = 64\n[job a]\nkind = sleep\n"
+		 "[route /r]\n%s\n", line);
+	c = load_ok(text);
+	config_unref(c);
+	snprintf(text, sizeof(text), "[pool]\nworkers = 1\nqueue = 1000000\n"
+		 "[registry]\nmax_jobs = 16\n");
+	c = load_ok(text);
+	config_unref(c);
+}
+END_TEST
+
 /* ---- what is refused: syntax and the file -------------------------------- */
 
 START_TEST(test_line_of_199_characters_is_refused_at_its_line)
@@ -1757,6 +1833,10 @@ config_suite(void)
 	tcase_add_test(tc, test_route_without_jobs_is_refused_at_its_header);
 	tcase_add_test(tc, test_route_with_empty_job_list_is_refused_at_its_jobs_line);
 	tcase_add_test(tc, test_route_with_65_jobs_is_refused_at_its_jobs_line);
+	tcase_add_test(tc, test_route_with_more_jobs_than_max_jobs_is_refused_at_its_jobs_line);
+	tcase_add_test(tc, test_max_jobs_after_the_route_is_checked_too);
+	tcase_add_test(tc, test_route_with_as_many_jobs_as_max_jobs_is_accepted);
+	tcase_add_test(tc, test_pool_limits_smaller_or_larger_than_the_rest_are_accepted);
 	tcase_add_test(tc, test_line_of_199_characters_is_refused_at_its_line);
 	tcase_add_test(tc, test_full_last_line_without_newline_is_accepted);
 	tcase_add_test(tc, test_section_header_without_bracket_is_refused_at_its_line);

@@ -450,6 +450,64 @@ START_TEST(test_submit_fails_at_once_with_eagain_when_the_queue_is_full)
 }
 END_TEST
 
+/* An allocator for the pool's items that counts its calls and fails. */
+static atomic_int failing_allocs;
+
+static void *
+failing_calloc(size_t n, size_t size)
+{
+	(void)n;
+	(void)size;
+	atomic_fetch_add(&failing_allocs, 1);
+	return NULL;
+}
+
+/*
+ * A full queue refuses before allocating: an overloaded daemon answers
+ * 503 without touching malloc, and the answer is EAGAIN even when memory
+ * is short too.
+ */
+START_TEST(test_submit_to_a_full_queue_allocates_nothing)
+{
+	struct pool *p = pool_new(1, 1);
+	struct future *running, *queued;
+	struct job blocker, job, rejected;
+	struct gate g;
+
+	gate_init(&g);
+	job_init(&blocker, &g, NULL);
+	running = submit(p, &blocker);
+	gate_wait_entered(&g, 1);
+	job_init(&job, NULL, "queued");
+	queued = submit(p, &job);
+	ck_assert_ptr_nonnull(queued);
+
+	atomic_init(&failing_allocs, 0);
+	pool_set_allocator(p, failing_calloc);
+	job_init(&rejected, NULL, "rejected");
+	errno = 0;
+	ck_assert_ptr_null(submit(p, &rejected));
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(atomic_load(&failing_allocs), 0);
+
+	/* With room, the allocator is used (and its failure reported). */
+	gate_open(&g);
+	wait_done(running);
+	wait_done(queued);
+	errno = 0;
+	ck_assert_ptr_null(submit(p, &rejected));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_int_eq(atomic_load(&failing_allocs), 1);
+	ck_assert_uint_eq(pool_queued(p), 0);
+
+	pool_free(p);
+	ck_assert_int_eq(atomic_load(&rejected.released), 0);
+	future_unref(queued);
+	future_unref(running);
+	gate_destroy(&g);
+}
+END_TEST
+
 START_TEST(test_submit_accepts_again_once_a_worker_takes_a_queued_item)
 {
 	struct pool *p = pool_new(1, 1);
@@ -865,6 +923,7 @@ pool_suite(void)
 	tc = tcase_create("queue");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_submit_fails_at_once_with_eagain_when_the_queue_is_full);
+	tcase_add_test(tc, test_submit_to_a_full_queue_allocates_nothing);
 	tcase_add_test(tc, test_submit_accepts_again_once_a_worker_takes_a_queued_item);
 	tcase_add_test(tc, test_cancel_of_a_queued_submission_cancels_its_future_and_never_runs_it);
 	tcase_add_test(tc, test_cancel_of_a_queued_submission_frees_its_queue_slot_at_once);

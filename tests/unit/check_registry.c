@@ -540,6 +540,83 @@ START_TEST(test_lowered_limit_applies_at_the_next_add)
 }
 END_TEST
 
+/*
+ * A reload that lowers max_jobs takes effect at once: the finished jobs
+ * over the new bound go, the oldest first, instead of one per later add.
+ */
+START_TEST(test_lowered_limit_evicts_the_oldest_finished_down_to_it_at_once)
+{
+	struct registry *r = registry_new(4 * MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[4 * MAX_JOBS_MIN];
+	struct registry_counts n;
+	size_t i;
+
+	add_jobs(r, insts, 4 * MAX_JOBS_MIN);
+	for (i = 0; i < 4 * MAX_JOBS_MIN; i++)
+		complete(insts[i]);
+	ck_assert_uint_eq(registry_set_limits(r, MAX_JOBS_MIN, HOUR_NS),
+			  3 * MAX_JOBS_MIN);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 0);
+	ck_assert_uint_eq(n.finished, MAX_JOBS_MIN);
+	for (i = 0; i < 4 * MAX_JOBS_MIN; i++) {
+		ck_assert(found(r, insts[i]->id) == (i >= 3 * MAX_JOBS_MIN));
+		if (i < 3 * MAX_JOBS_MIN)	/* the registry's is gone */
+			ck_assert_uint_eq(refs_of(insts[i]), 1);
+	}
+	finish(r, insts, 4 * MAX_JOBS_MIN);
+}
+END_TEST
+
+START_TEST(test_lowered_limit_never_evicts_live_jobs)
+{
+	struct registry *r = registry_new(4 * MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[4 * MAX_JOBS_MIN];
+	struct registry_counts n;
+	size_t i;
+
+	add_jobs(r, insts, 4 * MAX_JOBS_MIN);
+	/* Three quarters finish: the live quarter alone exceeds the bound. */
+	for (i = 0; i < 3 * MAX_JOBS_MIN; i++)
+		complete(insts[i]);
+	ck_assert_uint_eq(registry_set_limits(r, MAX_JOBS_MIN / 2, HOUR_NS),
+			  3 * MAX_JOBS_MIN);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, MAX_JOBS_MIN);
+	ck_assert_uint_eq(n.finished, 0);
+	for (i = 3 * MAX_JOBS_MIN; i < 4 * MAX_JOBS_MIN; i++)
+		ck_assert(found(r, insts[i]->id));
+	finish(r, insts, 4 * MAX_JOBS_MIN);
+}
+END_TEST
+
+/*
+ * Jobs that were live when the bound was lowered finish over it; the next
+ * add brings the registry back under the bound, not just one below where
+ * it was.
+ */
+START_TEST(test_add_over_a_lowered_limit_evicts_down_to_it)
+{
+	struct registry *r = registry_new(4 * MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[2 * MAX_JOBS_MIN + 1];
+	struct registry_counts n;
+	size_t i;
+
+	add_jobs(r, insts, 2 * MAX_JOBS_MIN);
+	ck_assert_uint_eq(registry_set_limits(r, MAX_JOBS_MIN, HOUR_NS), 0);
+	for (i = 0; i < 2 * MAX_JOBS_MIN; i++)
+		complete(insts[i]);
+	insts[2 * MAX_JOBS_MIN] = new_job();
+	ck_assert_int_eq(registry_add(r, insts[2 * MAX_JOBS_MIN]), 0);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.live, 1);
+	ck_assert_uint_eq(n.finished, MAX_JOBS_MIN - 1);
+	for (i = 0; i <= 2 * MAX_JOBS_MIN; i++)
+		ck_assert(found(r, insts[i]->id) == (i > MAX_JOBS_MIN));
+	finish(r, insts, 2 * MAX_JOBS_MIN + 1);
+}
+END_TEST
+
 /* ---- expiry ------------------------------------------------------------------ */
 
 START_TEST(test_expire_with_retain_0_drops_every_finished_job)
@@ -847,11 +924,14 @@ START_TEST(test_table_shrinks_after_a_burst_and_still_finds_the_rest)
 
 	ck_assert_ptr_nonnull(insts);
 	add_jobs(r, insts, MANY);
+	/* It grew to hold them: more entries than buckets doubles it. */
+	ck_assert_uint_ge(registry_buckets(r), MANY);
 	/* All but the last ten finish and expire: the table shrinks. */
 	for (i = 0; i < MANY - 10; i++)
 		complete(insts[i]);
 	ck_assert_uint_eq(registry_expire(r, timer_now_ns() + HOUR_NS, SIZE_MAX),
 			  MANY - 10);
+	ck_assert_uint_eq(registry_buckets(r), REGISTRY_MIN_BUCKETS);
 	for (i = 0; i < MANY; i++)
 		ck_assert(found(r, insts[i]->id) == (i >= MANY - 10));
 	late = new_job();
@@ -861,6 +941,30 @@ START_TEST(test_table_shrinks_after_a_burst_and_still_finds_the_rest)
 	registry_expire(r, timer_now_ns() + HOUR_NS, SIZE_MAX);
 	ck_assert(!found(r, late->id));
 	job_unref(late);
+	finish(r, insts, MANY);
+	free(insts);
+}
+END_TEST
+
+/* More than one batch of evictions (4,096) on a lowered bound. */
+START_TEST(test_lowered_limit_evicts_5000_finished_jobs_in_batches)
+{
+	struct registry *r = registry_new(2 * MANY, HOUR_NS);
+	struct job_instance **insts = calloc(MANY, sizeof(*insts));
+	struct registry_counts n;
+	size_t i;
+
+	ck_assert_ptr_nonnull(insts);
+	add_jobs(r, insts, MANY);
+	for (i = 0; i < MANY; i++)
+		complete(insts[i]);
+	ck_assert_uint_eq(registry_set_limits(r, MAX_JOBS_MIN, HOUR_NS),
+			  MANY - MAX_JOBS_MIN);
+	n = registry_counts(r);
+	ck_assert_uint_eq(n.finished, MAX_JOBS_MIN);
+	ck_assert_uint_eq(registry_buckets(r), REGISTRY_MIN_BUCKETS);
+	for (i = 0; i < MANY; i++)
+		ck_assert(found(r, insts[i]->id) == (i >= MANY - MAX_JOBS_MIN));
 	finish(r, insts, MANY);
 	free(insts);
 }
@@ -931,6 +1035,9 @@ registry_suite(void)
 	tcase_add_test(tc, test_eviction_follows_finish_order_not_add_order);
 	tcase_add_test(tc, test_add_fails_again_once_evictions_used_up_the_finished);
 	tcase_add_test(tc, test_lowered_limit_applies_at_the_next_add);
+	tcase_add_test(tc, test_lowered_limit_evicts_the_oldest_finished_down_to_it_at_once);
+	tcase_add_test(tc, test_lowered_limit_never_evicts_live_jobs);
+	tcase_add_test(tc, test_add_over_a_lowered_limit_evicts_down_to_it);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("expire");
@@ -963,6 +1070,7 @@ registry_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_table_grows_and_still_finds_5000_jobs);
 	tcase_add_test(tc, test_table_shrinks_after_a_burst_and_still_finds_the_rest);
+	tcase_add_test(tc, test_lowered_limit_evicts_5000_finished_jobs_in_batches);
 	tcase_add_test(tc, test_free_with_only_finished_jobs_drops_their_references);
 	tcase_add_test(tc, test_free_of_null_does_nothing);
 	suite_add_tcase(s, tc);

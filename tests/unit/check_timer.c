@@ -19,6 +19,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "timer.h"
 
 #define MS 1000000LL
@@ -642,6 +644,86 @@ START_TEST(test_pending_counts_armed_entries)
 }
 END_TEST
 
+static void
+never_cb(struct timer_entry *e, bool fired)
+{
+	(void)e;
+	ck_assert_msg(!fired, "an entry an hour away fired");
+}
+
+/*
+ * The heap gives its memory back after a burst: it halves when less than a
+ * quarter full, down to its first size, so a burst of 100,000 deadlines
+ * does not pin 800 KB for the daemon's life.
+ */
+START_TEST(test_heap_shrinks_back_to_its_first_size_after_a_burst)
+{
+	enum { N = 100000 };
+	struct timer *t = new_timer();
+	struct timer_entry *e = calloc(N, sizeof(*e));
+	size_t i;
+
+	ck_assert_ptr_nonnull(e);
+	for (i = 0; i < N; i++) {
+		timer_entry_init(&e[i], never_cb);
+		ck_assert_int_eq(timer_add(t, &e[i], 3600000 * MS), 0);
+	}
+	ck_assert_uint_ge(timer_capacity(t), N);
+	for (i = 0; i < N - N / 8; i++)
+		ck_assert(timer_cancel(t, &e[i]));
+	/* An eighth left: shrunk, but still holding them all. */
+	ck_assert_uint_lt(timer_capacity(t), N / 2);
+	ck_assert_uint_ge(timer_capacity(t), N / 8);
+	for (; i < N; i++)
+		ck_assert(timer_cancel(t, &e[i]));
+	ck_assert_uint_eq(timer_capacity(t), TIMER_MIN_CAPACITY);
+	ck_assert_uint_eq(timer_pending(t), 0);
+	timer_free(t);
+	free(e);
+}
+END_TEST
+
+/* Halving at a quarter, not at a half: add/remove at the edge is cheap. */
+START_TEST(test_heap_does_not_shrink_while_a_quarter_full)
+{
+	enum { N = 4 * TIMER_MIN_CAPACITY };
+	struct timer *t = new_timer();
+	struct timer_entry e[N];
+	size_t i, cap;
+
+	for (i = 0; i < N; i++) {
+		timer_entry_init(&e[i], never_cb);
+		ck_assert_int_eq(timer_add(t, &e[i], 3600000 * MS), 0);
+	}
+	cap = timer_capacity(t);
+	ck_assert_uint_eq(cap, N);
+	for (i = 0; i < N - N / 4; i++)
+		ck_assert(timer_cancel(t, &e[i]));
+	ck_assert_uint_eq(timer_capacity(t), cap);
+	timer_free(t);
+}
+END_TEST
+
+/* ---- the clock --------------------------------------------------------------- */
+
+START_TEST(test_now_is_monotonic_and_in_nanoseconds)
+{
+	int64_t a = timer_now_ns(), b = clock_now_ns(CLOCK_MONOTONIC);
+
+	ck_assert_int_gt(a, 0);
+	ck_assert_int_ge(b, a);
+	ck_assert_int_lt(b - a, 1000 * MS);
+}
+END_TEST
+
+/* A clock id the kernel refuses is a bug: no garbage time comes back. */
+START_TEST(test_clock_with_an_unknown_id_aborts)
+{
+	clock_now_ns((clockid_t)123456);
+	ck_abort_msg("clock_now_ns() returned for an unknown clock");
+}
+END_TEST
+
 /* ---- timer_free ---------------------------------------------------------- */
 
 START_TEST(test_timer_free_discards_pending_entries_on_the_caller_with_fired_false)
@@ -742,6 +824,11 @@ timer_suite(void)
 	tcase_add_test(tc, test_cancel_of_an_entry_never_armed_or_already_cancelled_returns_false);
 	tcase_add_test(tc, test_cancelled_entry_can_be_armed_again);
 	tcase_add_test(tc, test_pending_counts_armed_entries);
+	tcase_add_test(tc, test_heap_shrinks_back_to_its_first_size_after_a_burst);
+	tcase_add_test(tc, test_heap_does_not_shrink_while_a_quarter_full);
+	tcase_add_test(tc, test_now_is_monotonic_and_in_nanoseconds);
+	tcase_add_test_raise_signal(tc, test_clock_with_an_unknown_id_aborts,
+				    SIGABRT);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("free");
