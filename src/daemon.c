@@ -27,7 +27,7 @@
 #ifdef __GLIBC__
 /*
  * Pool work: hand freed memory back to the system, unless jobs run again
- * by now.  malloc_trim() took 30-38 ms after a burst, so it runs on a
+ * by now.  malloc_trim() takes tens of ms after a burst, so it runs on a
  * worker, which may block, and not on the timer thread, which must not.
  */
 static enum future_state
