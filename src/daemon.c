@@ -25,6 +25,25 @@
 #define EXPIRY_BUSY_NS INT64_C(5000000)
 #define MAX_BODY (64 * 1024)
 
+#ifdef __GLIBC__
+/*
+ * Pool work: hand freed memory back to the system, unless jobs run again
+ * by now.  malloc_trim() takes tens of ms after a burst, so it runs on a
+ * worker, which may block, and not on the timer thread, which must not.
+ */
+static enum future_state
+trim_heap(void *arg, char **result, char **error)
+{
+	struct daemon *d = arg;
+
+	(void)result;
+	(void)error;
+	if (registry_counts(d->registry).live == 0)
+		malloc_trim(0);
+	return FUTURE_SUCCEEDED;
+}
+#endif
+
 /* Timer callback: drop expired registry entries, then re-arm. */
 static void
 on_expiry(struct timer_entry *e, bool fired)
@@ -48,11 +67,12 @@ on_expiry(struct timer_entry *e, bool fired)
 		/*
 		 * After a burst, once nothing runs, hand the freed memory
 		 * back: glibc keeps it otherwise (fragmented heaps, one arena
-		 * per thread).  Not while jobs run, to keep this thread short.
+		 * per thread).  On a worker (trim_heap()), which checks again
+		 * that no job runs.  A full queue means work to do: skip it.
 		 */
 #ifdef __GLIBC__
 		if (registry_counts(d->registry).live == 0)
-			malloc_trim(0);
+			future_unref(pool_submit(d->pool, trim_heap, NULL, d));
 #endif
 	}
 	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0)

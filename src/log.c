@@ -1,21 +1,59 @@
 /*
  * log.c - see log.h.
  *
- * The level is the one piece of process-wide state besides the daemon
- * context: it is an atomic, read on every call, so no lock is needed.
+ * Process-wide state, because log_*() is called from every module and
+ * thread with no context at hand: the level (an atomic, read on every
+ * call, so no lock) and the queue of the log thread below.  Nothing else.
+ *
+ * The queue is a ring of bytes holding whole lines back to back.  A caller
+ * formats its line on its own stack, then copies it in under queue.lock (a
+ * leaf: held for a memcpy of at most LOG_LINE_MAX bytes, never around I/O)
+ * or, when the line does not fit, counts it as dropped.  The one log
+ * thread writes the oldest bytes with queue.lock released, then gives
+ * their room back; it is the only writer of stderr while it runs, so lines
+ * still never interleave.  Why a byte ring and not a ring of line slots:
+ * lines run from 40 to 2,048 bytes, so slots would waste most of their room
+ * or hold few lines, and the thread can write many lines in one write(2).
+ * Why drop rather than wait: a caller may be the timer thread, which must
+ * never wait for stderr (a full pipe, a stalled journald).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
 
+#define LOG_LINE_MAX 2048
+
 static atomic_int current_level = LOG_LEVEL_INFO;
+
+/*
+ * The log thread's queue.  `running` is true from log_thread_start() until
+ * the thread has written the last queued byte after log_thread_stop(); a
+ * line logged while it is false is written at once by its caller.
+ */
+static struct {
+	pthread_mutex_t lock;	/* guards everything below but thread */
+	pthread_cond_t wake;	/* a line came into an empty ring, or stop */
+	char *ring;
+	size_t cap, head, used;	/* used bytes start at ring[head], wrap */
+	unsigned long long dropped;	/* lines that did not fit, unreported */
+	bool running, stopping;
+	pthread_t thread;	/* start and stop only (main thread) */
+} queue = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+};
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -73,20 +111,17 @@ log_format_time(char *buf, size_t size, const struct timespec *ts)
 }
 
 /*
- * Drops the line if level is below the current one; otherwise formats
- * "2026-11-23T10:00:00.123Z level: message[: errstr]\n" and writes it.
+ * Formats "2026-11-23T10:00:00.123Z level: message[: errstr]\n" into line
+ * (LOG_LINE_MAX bytes).  Returns its length, newline included.
  */
-static void
-log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
+static size_t
+log_format(char *line, enum log_level level, int errnum, const char *fmt,
+	   va_list ap)
 {
-	char line[2048];
 	struct timespec ts;
-	size_t len, start, i, max = sizeof(line) - 1;	/* room for '\n' */
+	size_t len, start, i, max = LOG_LINE_MAX - 1;	/* room for '\n' */
 	int n;
 
-	if ((int)level > atomic_load_explicit(&current_level,
-					      memory_order_relaxed))
-		return;
 	clock_now(CLOCK_REALTIME, &ts);
 	len = log_format_time(line, max, &ts);
 	n = snprintf(line + len, max - len, " %s: ", level_names[level]);
@@ -114,9 +149,230 @@ log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
 		    line[i] == 0x7f)
 			line[i] = '?';
 	line[len++] = '\n';
-	/* Nothing useful can be done if stderr is gone. */
-	if (write(STDERR_FILENO, line, len) < 0)
+	return len;
+}
+
+static size_t
+log_format_line(char *line, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static size_t
+log_format_line(char *line, enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	len = log_format(line, level, 0, fmt, ap);
+	va_end(ap);
+	return len;
+}
+
+static bool
+log_enabled(enum log_level level)
+{
+	return (int)level <= atomic_load_explicit(&current_level,
+						  memory_order_relaxed);
+}
+
+/*
+ * Writes all of buf to stderr, unless stderr fails: nothing useful can be
+ * done then, and the bytes are lost.
+ */
+static void
+write_all(const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(STDERR_FILENO, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/*
+ * Hands one whole line to the log thread, or writes it here and now when
+ * there is none.  Never waits for stderr while the thread runs: a line that
+ * does not fit in the ring is dropped and counted.
+ */
+static void
+log_emit(const char *line, size_t len)
+{
+	size_t tail, first;
+
+	pthread_mutex_lock(&queue.lock);
+	if (!queue.running) {
+		pthread_mutex_unlock(&queue.lock);
+		write_all(line, len);
 		return;
+	}
+	if (queue.cap - queue.used < len) {
+		queue.dropped++;
+		pthread_mutex_unlock(&queue.lock);
+		return;
+	}
+	tail = (queue.head + queue.used) % queue.cap;
+	first = len < queue.cap - tail ? len : queue.cap - tail;
+	memcpy(queue.ring + tail, line, first);
+	memcpy(queue.ring, line + first, len - first);
+	if (queue.used == 0)	/* the thread may be waiting for this */
+		pthread_cond_signal(&queue.wake);
+	queue.used += len;
+	pthread_mutex_unlock(&queue.lock);
+}
+
+/* Drops the line if level is below the current one, else logs it. */
+static void
+log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+
+	if (!log_enabled(level))
+		return;
+	log_emit(line, log_format(line, level, errnum, fmt, ap));
+}
+
+/*
+ * The log thread, with queue.lock held: writes every queued byte with one
+ * writev(2) (two pieces when they wrap) and the lock released, then frees
+ * what was written.  Only producers append, and only to the free part of
+ * the ring, so the bytes being written cannot change under the writer.
+ */
+static void
+queue_write_oldest(void)
+{
+	struct iovec iov[2];
+	size_t len = queue.used, first = queue.cap - queue.head;
+	ssize_t n;
+
+	if (first > len)
+		first = len;
+	iov[0].iov_base = queue.ring + queue.head;
+	iov[0].iov_len = first;
+	iov[1].iov_base = queue.ring;
+	iov[1].iov_len = len - first;
+	pthread_mutex_unlock(&queue.lock);
+	do
+		n = writev(STDERR_FILENO, iov, iov[1].iov_len > 0 ? 2 : 1);
+	while (n < 0 && errno == EINTR);
+	pthread_mutex_lock(&queue.lock);
+	/* Partly written: the rest goes next time.  Failed: drop it all. */
+	if (n > 0 && (size_t)n < len)
+		len = (size_t)n;
+	queue.head = (queue.head + len) % queue.cap;
+	queue.used -= len;
+}
+
+/* The log thread, with queue.lock held: "log: N lines dropped". */
+static void
+queue_report_dropped(void)
+{
+	unsigned long long n = queue.dropped;
+	char line[LOG_LINE_MAX];
+
+	queue.dropped = 0;
+	pthread_mutex_unlock(&queue.lock);
+	if (log_enabled(LOG_LEVEL_WARNING))
+		write_all(line, log_format_line(line, LOG_LEVEL_WARNING,
+						"log: %llu lines dropped", n));
+	pthread_mutex_lock(&queue.lock);
+}
+
+/*
+ * Writes until the ring is empty, reports drops once it is (so the count
+ * comes after the lines that were kept), and sleeps.  Stops once told to
+ * and nothing is left; from then on callers write themselves.
+ */
+static void *
+log_thread_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&queue.lock);
+	for (;;) {
+		if (queue.used > 0)
+			queue_write_oldest();
+		else if (queue.dropped > 0)
+			queue_report_dropped();
+		else if (queue.stopping)
+			break;
+		else
+			pthread_cond_wait(&queue.wake, &queue.lock);
+	}
+	queue.running = false;
+	pthread_mutex_unlock(&queue.lock);
+	return NULL;
+}
+
+int
+log_thread_start(size_t queue_bytes)
+{
+	sigset_t all, old;
+	char *ring;
+	int err;
+
+	if (queue_bytes < LOG_LINE_MAX) {	/* every line must fit */
+		errno = EINVAL;
+		return -1;
+	}
+	ring = malloc(queue_bytes);
+	if (ring == NULL)
+		return -1;
+	pthread_mutex_lock(&queue.lock);
+	if (queue.running || queue.ring != NULL) {
+		pthread_mutex_unlock(&queue.lock);
+		free(ring);
+		errno = EBUSY;
+		return -1;
+	}
+	queue.ring = ring;
+	queue.cap = queue_bytes;
+	queue.head = queue.used = 0;
+	queue.dropped = 0;
+	queue.stopping = false;
+	pthread_mutex_unlock(&queue.lock);
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&queue.thread, NULL, log_thread_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_lock(&queue.lock);
+	if (err == 0)
+		queue.running = true;
+	else
+		queue.ring = NULL;
+	pthread_mutex_unlock(&queue.lock);
+	if (err != 0) {
+		free(ring);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void
+log_thread_stop(void)
+{
+	pthread_mutex_lock(&queue.lock);
+	if (!queue.running || queue.stopping) {
+		pthread_mutex_unlock(&queue.lock);
+		return;
+	}
+	queue.stopping = true;
+	pthread_cond_signal(&queue.wake);
+	pthread_mutex_unlock(&queue.lock);
+	pthread_join(queue.thread, NULL);
+
+	pthread_mutex_lock(&queue.lock);
+	free(queue.ring);
+	queue.ring = NULL;
+	queue.cap = 0;
+	queue.stopping = false;
+	pthread_mutex_unlock(&queue.lock);
 }
 
 #define LOG_FUNCTION(name, level, with_errno)                      \

@@ -1,9 +1,19 @@
 /*
  * log.h - one line per event on stderr, in the OpenBSD daemons' shape.
  *
- * Each call writes one whole line with a single write(2), so lines from
- * different threads never interleave.  Lines below the current level are
- * dropped before formatting.  The level may change at any time (SIGHUP).
+ * Lines below the current level are dropped before formatting.  The level
+ * may change at any time (SIGHUP).  Whole lines never interleave.
+ *
+ * While the log thread runs (log_thread_start() to log_thread_stop()), a
+ * call never waits for stderr: it formats its line and copies it into a
+ * bounded queue, and the one log thread writes it.  A line that does not
+ * fit is dropped and counted; once the thread has caught up it writes
+ * "log: N lines dropped" (a warning).  The timer thread logs, and a full
+ * pipe or a stalled journald must not stop every timer.  Before the thread
+ * starts and after it stops, each call writes its line itself, with one
+ * write(2), so that nothing logged at start-up, by -t or at shutdown can be
+ * lost.  The queue is process-wide because log_*() is called from
+ * everywhere without a context; it lives in log.c alone.
  */
 #ifndef TASKPOOLD_LOG_H
 #define TASKPOOLD_LOG_H
@@ -25,6 +35,23 @@ enum log_level {
  */
 #define LOG_TIME_MAX 40
 size_t log_format_time(char *buf, size_t size, const struct timespec *ts);
+
+/*
+ * Starts the log thread with a queue of queue_bytes (at least 2,048, the
+ * longest line; LOG_QUEUE_BYTES in the daemon).  The thread blocks every
+ * signal.  Returns 0, or -1 with errno set (EBUSY: it runs already) and
+ * lines still written by their callers.  Call from the main thread only,
+ * like log_thread_stop().
+ */
+#define LOG_QUEUE_BYTES (256 * 1024)
+int log_thread_start(size_t queue_bytes);
+
+/*
+ * Writes every queued line (waiting for stderr as long as it takes),
+ * reports drops, joins the thread and frees the queue; later lines are
+ * written by their callers again.  Nothing to do if it is not running.
+ */
+void log_thread_stop(void);
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

@@ -204,7 +204,18 @@ serve(struct config *cfg, const struct options *o)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 
+	/*
+	 * From here to shutdown, log lines go through the log thread, so that
+	 * no thread (the timer least of all) waits for a slow stderr.  Lines
+	 * before (config errors, -t) and after are written synchronously.
+	 */
+	if (log_thread_start(LOG_QUEUE_BYTES) != 0) {
+		log_warn("cannot start the log thread");
+		config_unref(cfg);
+		return EXIT_FAILURE;
+	}
 	if (daemon_start(&d, cfg, o->listen, o->verbose) != 0) {
+		log_thread_stop();
 		config_unref(cfg);
 		return EXIT_FAILURE;
 	}
@@ -223,6 +234,7 @@ serve(struct config *cfg, const struct options *o)
 	notify("STOPPING=1");
 	/* A second SIGTERM or SIGINT cuts the drain short. */
 	daemon_stop(&d, strsignal(info.si_signo), &stop_sigs);
+	log_thread_stop();	/* writes what is still queued */
 	return 0;
 }
 

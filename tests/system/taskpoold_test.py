@@ -14,9 +14,11 @@ PR_SET_PDEATHSIG) when the test program dies without cleaning up.
         run_tests(globals())     # test_* functions, in definition order
 """
 
+import array
 import atexit
 import ctypes
 import ctypes.util
+import fcntl
 import http.client
 import json
 import os
@@ -27,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import traceback
@@ -55,6 +58,10 @@ JOB_END_RE = re.compile(
     r" ([0-9.]+) s \(id ([^)]+)\)")
 # RFC 3339 UTC with milliseconds, as the daemon writes times.
 RFC3339_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+# fcntl's F_SETPIPE_SZ and F_GETPIPE_SZ (Linux; named in Python >= 3.10).
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "WARNING: ThreadSanitizer", "runtime error:")
@@ -223,7 +230,8 @@ class Daemon:
     """A running taskpoold on 127.0.0.1, with its log captured."""
 
     def __init__(self, config_text=None, config_path=None, extra_args=(),
-                 listen="127.0.0.1:0", start_timeout=START_TIMEOUT):
+                 listen="127.0.0.1:0", start_timeout=START_TIMEOUT,
+                 log_pipe_size=None):
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
@@ -239,6 +247,9 @@ class Daemon:
         self._cond = threading.Condition()
         self._eof = False
         self._reader = None
+        self._paused = False
+        self.log_pipe_size = log_pipe_size	# bytes, or the kernel's
+        self._log_fd = None
 
     @staticmethod
     def write_config(text, path):
@@ -251,6 +262,9 @@ class Daemon:
 
     def start(self):
         rfd, wfd = os.pipe()
+        if self.log_pipe_size is not None:
+            fcntl.fcntl(rfd, F_SETPIPE_SZ, self.log_pipe_size)
+        self._log_fd = rfd
         try:
             self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
                               stdout=wfd, stderr=wfd, close_fds=True)
@@ -265,10 +279,33 @@ class Daemon:
         check(self.port > 0, "the daemon reports port 0")
         return self
 
+    def pause_log_reading(self):
+        """Stops reading the daemon's stderr (after at most one more read),
+        so that its pipe fills and the daemon's writes to it block."""
+        with self._cond:
+            self._paused = True
+
+    def resume_log_reading(self):
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def log_pipe_bytes(self):
+        """Bytes written to the daemon's stderr pipe and not yet read."""
+        n = array.array("i", [0])
+        fcntl.ioctl(self._log_fd, termios.FIONREAD, n)
+        return n[0]
+
+    def log_pipe_capacity(self):
+        return fcntl.fcntl(self._log_fd, F_GETPIPE_SZ)
+
     def _read(self, fd):
         with os.fdopen(fd, "rb", buffering=0) as f:
             buf = b""
             while True:
+                with self._cond:
+                    while self._paused:
+                        self._cond.wait()
                 chunk = f.read(65536)
                 if not chunk:
                     break
@@ -312,6 +349,7 @@ class Daemon:
     def _finish(self, rc):
         self.returncode = rc
         forget(self.proc)
+        self.resume_log_reading()
         if self._reader is not None:
             self._reader.join(timeout=5)
         self.check_no_sanitizer_report()
@@ -371,6 +409,7 @@ class Daemon:
 
     def close(self):
         self.kill()
+        self.resume_log_reading()
         self.tmpdir.cleanup()
 
     # -- the log --
