@@ -477,14 +477,10 @@ forget_keys(struct parser *p)
 	p->nkeys = 0;
 }
 
-/* Called by the reader for each "[...]" line.  Returns 0 or -1. */
+/* [server], [pool], [registry] or [log]: 0, 1 if header is none, or -1. */
 static int
-begin_section(struct parser *p, const char *header)
+begin_fixed_section(struct parser *p, const char *header)
 {
-	const char *arg;
-	size_t i;
-
-	forget_keys(p);
 	p->section = SECTION_NONE;
 	if (!strcmp(header, "server"))
 		p->section = SECTION_SERVER;
@@ -494,100 +490,116 @@ begin_section(struct parser *p, const char *header)
 		p->section = SECTION_REGISTRY;
 	else if (!strcmp(header, "log"))
 		p->section = SECTION_LOG;
-	if (p->section != SECTION_NONE) {
-		if (p->seen_fixed[p->section]) {
-			set_error(p, p->line, "section [%s] appears twice",
-				  header);
-			return -1;
-		}
-		p->seen_fixed[p->section] = true;
-		return 0;
+	if (p->section == SECTION_NONE)
+		return 1;
+	if (p->seen_fixed[p->section]) {
+		set_error(p, p->line, "section [%s] appears twice", header);
+		return -1;
 	}
+	p->seen_fixed[p->section] = true;
+	return 0;
+}
 
-	if (!strncmp(header, "job ", 4)) {
-		struct job_def *def;
+/* [job NAME]: a new job definition with its defaults.  0 or -1. */
+static int
+begin_job_section(struct parser *p, const char *name)
+{
+	struct job_def *def;
+	size_t i;
 
-		arg = header + 4;
-		if (!valid_name(arg)) {
-			set_error(p, p->line, "bad job name '%s' (use 1 to %d "
-				  "of A-Z a-z 0-9 _ . -)", arg,
-				  CONFIG_NAME_MAX);
-			return -1;
-		}
-		for (i = 0; i < p->cfg->njobs; i++) {
-			if (!strcmp(p->cfg->jobs[i].name, arg)) {
-				set_error(p, p->line, "job '%s' is already "
-					  "defined at line %d", arg,
-					  p->cfg->jobs[i].line);
-				return -1;
-			}
-		}
-		if (RESERVE(p->cfg->jobs, p->cfg->njobs) ||
-		    RESERVE(p->raw_jobs, p->cfg->njobs))
-			goto nomem;
-		def = &p->cfg->jobs[p->cfg->njobs];
-		memset(def, 0, sizeof(*def));
-		memset(&p->raw_jobs[p->cfg->njobs], 0,
-		       sizeof(p->raw_jobs[0]));
-		p->cfg->njobs++;
-		def->line = p->line;
-		def->timeout_ns = 60 * NS_PER_S;
-		if ((def->name = strdup(arg)) == NULL)
-			goto nomem;
-		p->section = SECTION_JOB;
-		return 0;
+	if (!valid_name(name)) {
+		set_error(p, p->line, "bad job name '%s' (use 1 to %d of "
+			  "A-Z a-z 0-9 _ . -)", name, CONFIG_NAME_MAX);
+		return -1;
 	}
-
-	if (!strncmp(header, "route ", 6)) {
-		struct route *r;
-		size_t n = p->cfg->nroutes;
-
-		arg = header + 6;
-		if (!valid_route_path(arg)) {
-			set_error(p, p->line, "bad route path '%s' (an "
-				  "absolute path of A-Z a-z 0-9 / _ . ~ -, "
-				  "at most %d characters)", arg,
-				  CONFIG_PATH_MAX);
+	for (i = 0; i < p->cfg->njobs; i++) {
+		if (!strcmp(p->cfg->jobs[i].name, name)) {
+			set_error(p, p->line, "job '%s' is already defined "
+				  "at line %d", name, p->cfg->jobs[i].line);
 			return -1;
 		}
-		if (reserved_route_path(arg)) {
-			set_error(p, p->line, "route path '%s' is reserved "
-				  "for the daemon's own API", arg);
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			if (!strcmp(p->cfg->routes[i].path, arg)) {
-				set_error(p, p->line, "route '%s' is already "
-					  "defined at line %d", arg,
-					  p->cfg->routes[i].line);
-				return -1;
-			}
-		}
-		if (RESERVE(p->cfg->routes, n) ||
-		    RESERVE(p->route_jobs, n) ||
-		    RESERVE(p->route_jobs_line, n))
-			goto nomem;
-		r = &p->cfg->routes[n];
-		memset(r, 0, sizeof(*r));
-		p->route_jobs[n] = NULL;
-		p->route_jobs_line[n] = 0;
-		p->cfg->nroutes++;
-		r->line = p->line;
-		r->wait = RUN_WAIT_ALL;
-		r->timeout_ns = 30 * NS_PER_S;
-		if ((r->path = strdup(arg)) == NULL ||
-		    (r->method = strdup("GET")) == NULL)
-			goto nomem;
-		p->section = SECTION_ROUTE;
-		return 0;
 	}
+	if (RESERVE(p->cfg->jobs, p->cfg->njobs) ||
+	    RESERVE(p->raw_jobs, p->cfg->njobs))
+		goto nomem;
+	def = &p->cfg->jobs[p->cfg->njobs];
+	memset(def, 0, sizeof(*def));
+	memset(&p->raw_jobs[p->cfg->njobs], 0, sizeof(p->raw_jobs[0]));
+	p->cfg->njobs++;
+	def->line = p->line;
+	def->timeout_ns = 60 * NS_PER_S;
+	if ((def->name = strdup(name)) == NULL)
+		goto nomem;
+	p->section = SECTION_JOB;
+	return 0;
+nomem:
+	set_error(p, p->line, "out of memory");
+	return -1;
+}
 
+/* [route PATH]: a new route with its defaults.  0 or -1. */
+static int
+begin_route_section(struct parser *p, const char *path)
+{
+	size_t i, n = p->cfg->nroutes;
+	struct route *r;
+
+	if (!valid_route_path(path)) {
+		set_error(p, p->line, "bad route path '%s' (an absolute path "
+			  "of A-Z a-z 0-9 / _ . ~ -, at most %d characters)",
+			  path, CONFIG_PATH_MAX);
+		return -1;
+	}
+	if (reserved_route_path(path)) {
+		set_error(p, p->line, "route path '%s' is reserved for the "
+			  "daemon's own API", path);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!strcmp(p->cfg->routes[i].path, path)) {
+			set_error(p, p->line, "route '%s' is already defined "
+				  "at line %d", path, p->cfg->routes[i].line);
+			return -1;
+		}
+	}
+	if (RESERVE(p->cfg->routes, n) || RESERVE(p->route_jobs, n) ||
+	    RESERVE(p->route_jobs_line, n))
+		goto nomem;
+	r = &p->cfg->routes[n];
+	memset(r, 0, sizeof(*r));	/* on_disconnect = detach */
+	p->route_jobs[n] = NULL;
+	p->route_jobs_line[n] = 0;
+	p->cfg->nroutes++;
+	r->line = p->line;
+	r->wait = RUN_WAIT_ALL;
+	r->timeout_ns = 30 * NS_PER_S;
+	if ((r->path = strdup(path)) == NULL ||
+	    (r->method = strdup("GET")) == NULL)
+		goto nomem;
+	p->section = SECTION_ROUTE;
+	return 0;
+nomem:
+	set_error(p, p->line, "out of memory");
+	return -1;
+}
+
+/* Called by the reader for each "[...]" line.  Returns 0 or -1. */
+static int
+begin_section(struct parser *p, const char *header)
+{
+	int fixed;
+
+	forget_keys(p);
+	fixed = begin_fixed_section(p, header);
+	if (fixed <= 0)
+		return fixed;
+	if (!strncmp(header, "job ", 4))
+		return begin_job_section(p, header + 4);
+	if (!strncmp(header, "route ", 6))
+		return begin_route_section(p, header + 6);
 	set_error(p, p->line, "unknown section [%s] (expected [server], "
 		  "[pool], [registry], [log], [job NAME] or [route PATH])",
 		  header);
-	return -1;
-nomem:
-	set_error(p, p->line, "out of memory");
 	return -1;
 }
 
