@@ -87,13 +87,65 @@ apply_log_settings(struct daemon *d, const struct config *cfg)
 	atomic_store(&d->env.log_jobs, cfg->log.jobs);
 }
 
+/*
+ * The timer, the pool, the registry and its expiry: what jobs need.
+ * Returns 0, or -1 with the reason logged (the caller frees what was made).
+ */
+static int
+start_job_machinery(struct daemon *d, struct config *cfg)
+{
+	d->timer = timer_new();
+	if (d->timer == NULL) {
+		log_warn("timer thread");
+		return -1;
+	}
+	d->pool = pool_new(cfg->pool.workers, cfg->pool.queue);
+	if (d->pool == NULL) {
+		log_warn("worker pool");
+		return -1;
+	}
+	d->registry = registry_new(cfg->registry.max_jobs,
+				   cfg->registry.retain_ns);
+	if (d->registry == NULL) {
+		log_warn("registry");
+		return -1;
+	}
+	job_env_init(&d->env, cfg->server.instance, d->timer, d->pool);
+	timer_entry_init(&d->expiry, on_expiry);
+	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0) {
+		log_warn("registry expiry");
+		return -1;
+	}
+	return 0;
+}
+
+/* The HTTP server on addr, answering through the API.  0, or -1 (logged). */
+static int
+start_server(struct daemon *d, const struct config *cfg,
+	     const struct sockaddr_storage *addr, unsigned addrlen)
+{
+	struct server_options opts;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.addr = (const struct sockaddr *)addr;
+	opts.addrlen = addrlen;
+	opts.threads = cfg->server.threads;
+	opts.max_connections = cfg->server.max_connections;
+	opts.connection_memory = cfg->server.connection_memory;
+	opts.connection_timeout_s = cfg->server.connection_timeout_s;
+	opts.max_body = MAX_BODY;
+	opts.handler = api_handle;
+	opts.handler_arg = d;
+	d->server = server_new(&opts);
+	return d->server != NULL ? 0 : -1;
+}
+
 int
 daemon_start(struct daemon *d, struct config *cfg,
 	     const char *listen_override, bool verbose)
 {
 	const char *listen = listen_override ? listen_override :
 			     cfg->server.listen;
-	struct server_options opts;
 	struct sockaddr_storage ss;
 	unsigned socklen;
 
@@ -108,42 +160,10 @@ daemon_start(struct daemon *d, struct config *cfg,
 			  listen);
 		goto fail;
 	}
-	d->timer = timer_new();
-	if (d->timer == NULL) {
-		log_warn("timer thread");
+	if (start_job_machinery(d, cfg) != 0)
 		goto fail;
-	}
-	d->pool = pool_new(cfg->pool.workers, cfg->pool.queue);
-	if (d->pool == NULL) {
-		log_warn("worker pool");
-		goto fail;
-	}
-	d->registry = registry_new(cfg->registry.max_jobs,
-				   cfg->registry.retain_ns);
-	if (d->registry == NULL) {
-		log_warn("registry");
-		goto fail;
-	}
-	job_env_init(&d->env, cfg->server.instance, d->timer, d->pool);
 	apply_log_settings(d, cfg);
-	timer_entry_init(&d->expiry, on_expiry);
-	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0) {
-		log_warn("registry expiry");
-		goto fail;
-	}
-
-	memset(&opts, 0, sizeof(opts));
-	opts.addr = (const struct sockaddr *)&ss;
-	opts.addrlen = socklen;
-	opts.threads = cfg->server.threads;
-	opts.max_connections = cfg->server.max_connections;
-	opts.connection_memory = cfg->server.connection_memory;
-	opts.connection_timeout_s = cfg->server.connection_timeout_s;
-	opts.max_body = MAX_BODY;
-	opts.handler = api_handle;
-	opts.handler_arg = d;
-	d->server = server_new(&opts);
-	if (d->server == NULL)
+	if (start_server(d, cfg, &ss, socklen) != 0)
 		goto fail;
 	log_info("listening on %s (port %u), %u HTTP threads, %u workers, "
 		 "%zu jobs and %zu routes from %s", listen,

@@ -118,14 +118,39 @@ server_destroy(struct server *s, unsigned running, unsigned started)
 	free(s);
 }
 
+/*
+ * Starts the HTTP threads, all signals blocked (signals are the main
+ * thread's).  Returns how many started; fewer than asked is logged.
+ */
+static unsigned
+start_threads(struct server *s)
+{
+	sigset_t all, old;
+	unsigned running;
+	int err = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (running = 0; running < s->nthreads; running++) {
+		err = pthread_create(&s->threads[running].tid, NULL,
+				     server_thread_main, &s->threads[running]);
+		if (err != 0)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (running < s->nthreads) {
+		errno = err;
+		log_warn("cannot start an HTTP thread");
+	}
+	return running;
+}
+
 struct server *
 server_new(const struct server_options *opts)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	unsigned limit, n, started = 0, running = 0;
 	pthread_condattr_t monotonic;
-	sigset_t all, old;
-	int err = 0;
 
 	if (s == NULL) {
 		log_warn("server");
@@ -165,21 +190,9 @@ server_new(const struct server_options *opts)
 		if (server_thread_start_daemon(s, &s->threads[started],
 				limit / n + (started < limit % n)) != 0)
 			goto fail;
-	/* The threads inherit this mask: signals are the main thread's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (; running < n; running++) {
-		err = pthread_create(&s->threads[running].tid, NULL,
-				     server_thread_main, &s->threads[running]);
-		if (err != 0)
-			break;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (running < n) {
-		errno = err;
-		log_warn("cannot start an HTTP thread");
+	running = start_threads(s);
+	if (running < n)
 		goto fail;
-	}
 	log_debug("HTTP: %u threads, at most %u connections, %zu bytes "
 		  "each", n, limit, opts->connection_memory);
 	return s;
