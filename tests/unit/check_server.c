@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -311,17 +312,13 @@ connect_and_send(uint16_t port, const char *request)
 	return fd;
 }
 
-START_TEST(test_free_waits_for_a_publisher_after_its_resume)
+/* A server on 127.0.0.1 for fx, with one thread; the port is the kernel's. */
+static struct server *
+start_server(struct fixture *fx)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	static struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct server_options opts = { 0 };
-	struct fixture fx = { .hold = true };
-	struct timespec until;
-	pthread_t publisher;
-	int fd;
 
-	pthread_mutex_init(&fx.lock, NULL);
-	pthread_cond_init(&fx.cond, NULL);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	opts.addr = (struct sockaddr *)&sin;
 	opts.addrlen = sizeof(sin);
@@ -331,10 +328,22 @@ START_TEST(test_free_waits_for_a_publisher_after_its_resume)
 	opts.connection_timeout_s = 10;
 	opts.max_body = 65536;
 	opts.handler = hold_request;
-	opts.handler_arg = &fx;
+	opts.handler_arg = fx;
 	opts.test_after_resume = hold_publisher;
-	opts.test_arg = &fx;
-	fx.server = server_new(&opts);
+	opts.test_arg = fx;
+	return server_new(&opts);
+}
+
+START_TEST(test_free_waits_for_a_publisher_after_its_resume)
+{
+	struct fixture fx = { .hold = true };
+	struct timespec until;
+	pthread_t publisher;
+	int fd;
+
+	pthread_mutex_init(&fx.lock, NULL);
+	pthread_cond_init(&fx.cond, NULL);
+	fx.server = start_server(&fx);
 	ck_assert_ptr_nonnull(fx.server);
 
 	fd = connect_and_send(server_port(fx.server), "GET /x HTTP/1.1\r\n"
@@ -369,6 +378,57 @@ START_TEST(test_free_waits_for_a_publisher_after_its_resume)
 }
 END_TEST
 
+/*
+ * A request is the stop's to answer only once it is complete: before
+ * that its HTTP thread may be answering it alone (a framing error, a 413),
+ * and nothing guards the answer's fields against a second writer.  Here a
+ * request whose body is still coming is in flight (server_active) but
+ * not on the open list: the stop closes its connection and answers
+ * nothing.  (It used to be listed from its first byte, and answered 503.)
+ */
+START_TEST(test_stop_leaves_a_request_whose_body_is_coming_alone)
+{
+	struct fixture fx = { .hold = false };
+	const struct timespec ms = { 0, 1000000 };
+	FILE *log_file;
+	char buf[256];
+	ssize_t n;
+	int fd, i, log_fd;
+
+	pthread_mutex_init(&fx.lock, NULL);
+	pthread_cond_init(&fx.cond, NULL);
+	fx.server = start_server(&fx);
+	ck_assert_ptr_nonnull(fx.server);
+	fd = connect_and_send(server_port(fx.server), "POST /x HTTP/1.1\r\n"
+			      "Host: x\r\nContent-Length: 10\r\n\r\n01234");
+	for (i = 0; i < 5000 && server_active(fx.server) == 0; i++)
+		nanosleep(&ms, NULL);
+	ck_assert_uint_eq(server_active(fx.server), 1);
+	/* What the stop logs, to see whom it answered. */
+	log_fd = dup(STDERR_FILENO);
+	log_file = tmpfile();
+	ck_assert_ptr_nonnull(log_file);
+	dup2(fileno(log_file), STDERR_FILENO);
+	server_free(fx.server);
+	dup2(log_fd, STDERR_FILENO);
+	close(log_fd);
+	rewind(log_file);
+	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, log_file);
+	buf[n > 0 ? n : 0] = '\0';
+	fclose(log_file);
+	ck_assert_msg(strstr(buf, "with 503 at stop") == NULL, "the stop "
+		      "claimed a half-received request: %s", buf);
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	ck_assert_msg(n <= 0, "the stop answered a half-received request: "
+		      "%s", buf);
+	ck_assert_ptr_null(fx.req);	/* the handler never saw it */
+	close(fd);
+	pthread_cond_destroy(&fx.cond);
+	pthread_mutex_destroy(&fx.lock);
+}
+END_TEST
+
 static Suite *
 server_suite(void)
 {
@@ -393,6 +453,7 @@ server_suite(void)
 
 	tc = tcase_create("stop");
 	tcase_add_test(tc, test_free_waits_for_a_publisher_after_its_resume);
+	tcase_add_test(tc, test_stop_leaves_a_request_whose_body_is_coming_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }
