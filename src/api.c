@@ -570,7 +570,8 @@ get_health(struct daemon *d, struct server_request *req)
 		"jobs_finished", (json_int_t)n.finished,
 		"queued", (json_int_t)pool_queued(d->pool),
 		"timers", (json_int_t)timer_pending(d->timer),
-		"clients_gone", (json_int_t)server_clients_gone(d->server)));
+		"clients_gone", (json_int_t)server_clients_gone(
+			server_request_server(req))));
 }
 
 enum server_handled

@@ -88,6 +88,13 @@ unsigned long server_clients_gone(struct server *s);
 struct server_request *server_request_ref(struct server_request *req);
 void server_request_unref(struct server_request *req);
 
+/*
+ * The server the request came to; borrowed (it outlives its requests).
+ * Handlers use this rather than a pointer of their own to the server: the
+ * HTTP threads serve requests before server_new() has returned.
+ */
+struct server *server_request_server(const struct server_request *req);
+
 /* Borrowed, valid while the caller holds the request. */
 const char *server_request_method(const struct server_request *req);
 const char *server_request_path(const struct server_request *req);

@@ -38,6 +38,12 @@ server_request_unref(struct server_request *req)
 	free(req);
 }
 
+struct server *
+server_request_server(const struct server_request *req)
+{
+	return req->server;
+}
+
 const char *
 server_request_method(const struct server_request *req)
 {
