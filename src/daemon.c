@@ -44,16 +44,12 @@ trim_heap(void *arg, char **result, char **error)
 }
 #endif
 
-/* Timer callback: drop expired registry entries, then re-arm. */
+/* One expiry tick: a batch of expired records, then the next tick. */
 static void
-on_expiry(struct timer_entry *e, bool fired)
+expire_and_rearm(struct daemon *d)
 {
-	struct daemon *d = (struct daemon *)((char *)e -
-					     offsetof(struct daemon, expiry));
 	size_t n;
 
-	if (!fired)
-		return;
 	n = registry_expire(d->registry, timer_now_ns(), EXPIRY_BATCH);
 	d->expired += n;
 	if (n == EXPIRY_BATCH) {	/* more to go: soon, not in a second */
@@ -77,6 +73,36 @@ on_expiry(struct timer_entry *e, bool fired)
 	}
 	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0)
 		log_warn("registry expiry stopped");
+}
+
+/*
+ * Timer callback: drop expired registry entries, then re-arm.  Under
+ * expiry_lock, so that once stop_expiry() has set expiry_stopped no run
+ * of it is under way or to come: it submits to the pool, which the stop
+ * frees before the timer.
+ */
+static void
+on_expiry(struct timer_entry *e, bool fired)
+{
+	struct daemon *d = (struct daemon *)((char *)e -
+					     offsetof(struct daemon, expiry));
+
+	if (!fired)
+		return;
+	pthread_mutex_lock(&d->expiry_lock);
+	if (!d->expiry_stopped)
+		expire_and_rearm(d);
+	pthread_mutex_unlock(&d->expiry_lock);
+}
+
+/* Ends the registry's expiry for good: no run under way, none to come. */
+static void
+stop_expiry(struct daemon *d)
+{
+	pthread_mutex_lock(&d->expiry_lock);
+	d->expiry_stopped = true;
+	timer_cancel(d->timer, &d->expiry);
+	pthread_mutex_unlock(&d->expiry_lock);
 }
 
 static void
@@ -151,6 +177,7 @@ daemon_start(struct daemon *d, struct config *cfg,
 
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->config_lock, NULL);
+	pthread_mutex_init(&d->expiry_lock, NULL);
 	d->cfg = config_ref(cfg);
 	d->listen_override = listen_override;
 	d->verbose = verbose;
@@ -175,6 +202,7 @@ fail:
 	pool_free(d->pool);
 	registry_free(d->registry);
 	config_unref(d->cfg);
+	pthread_mutex_destroy(&d->expiry_lock);
 	pthread_mutex_destroy(&d->config_lock);
 	return -1;
 }
@@ -310,11 +338,13 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	 * The registry goes last: futures' waiters point into it.
 	 */
 	server_free(d->server);
+	stop_expiry(d);		/* it submits to the pool */
 	pool_free(d->pool);
 	timer_free(d->timer);
 	registry_free(d->registry);
 	config_unref(cfg);
 	config_unref(d->cfg);
+	pthread_mutex_destroy(&d->expiry_lock);
 	pthread_mutex_destroy(&d->config_lock);
 	log_info("stopped");
 }

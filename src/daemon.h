@@ -34,6 +34,13 @@ struct daemon {
 	struct server *server;
 	struct timer_entry expiry;	/* registry expiry, every second */
 	size_t expired;		/* timer thread: this burst's expiries */
+	/*
+	 * Held by on_expiry() for its whole run, and by daemon_stop() to end
+	 * the expiry for good before the pool goes (on_expiry() submits
+	 * trims to it).  Guards expiry_stopped.  Taken before any other.
+	 */
+	pthread_mutex_t expiry_lock;
+	bool expiry_stopped;
 	atomic_bool stopping;
 };
 
