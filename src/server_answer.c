@@ -231,7 +231,7 @@ server_answer_run_builder(struct server_request *req, bool keep)
 /* Answers with a problem document, from the MHD thread or any other. */
 void
 server_respond_problem(struct server_request *req, unsigned status,
-		const char *detail)
+		       const char *detail)
 {
 	size_t len;
 	char *body = http_answer_body(http_problem_new(status, detail),
@@ -243,7 +243,7 @@ server_respond_problem(struct server_request *req, unsigned status,
 /* MHD refuses only on memory or a bad header; say which is missing. */
 static void
 add_mhd_header(const struct server_request *req, struct MHD_Response *resp,
-	   const char *name, const char *value)
+	       const char *name, const char *value)
 {
 	if (MHD_add_response_header(resp, name, value) != MHD_YES)
 		log_warnx("%s %s: header %s dropped from the %u answer",
