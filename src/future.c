@@ -98,8 +98,8 @@ future_start(struct future *f)
  * and error are stolen either way.  Returns true if this call completed f.
  */
 static bool
-finish(struct future *f, enum future_state state, char *result, char *error,
-       bool only_if_queued)
+complete_and_notify(struct future *f, enum future_state state, char *result,
+		    char *error, bool only_if_queued)
 {
 	struct future_waiter *w, *next;
 
@@ -138,13 +138,13 @@ bool
 future_complete(struct future *f, enum future_state state, char *result,
 		char *error)
 {
-	return finish(f, state, result, error, false);
+	return complete_and_notify(f, state, result, error, false);
 }
 
 bool
 future_cancel(struct future *f)
 {
-	return finish(f, FUTURE_CANCELLED, NULL, NULL, true);
+	return complete_and_notify(f, FUTURE_CANCELLED, NULL, NULL, true);
 }
 
 void
