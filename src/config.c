@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "job.h"
 #include "kinds/kinds.h"
 
 #define NS_PER_MS INT64_C(1000000)
@@ -1035,8 +1034,8 @@ finish_job(struct parser *p, struct job_def *def, struct raw_job *raw)
 			}
 			continue;
 		}
-		rc = def->kind->set(def, kv->key, kv->value, why,
-				    sizeof(why));
+		rc = def->kind->parse(def, kv->key, kv->value, why,
+				      sizeof(why));
 		if (rc == 1) {
 			set_error(p, kv->line, "unknown key '%s' for a job of "
 				  "kind %s", kv->key, def->kind->name);
@@ -1207,7 +1206,9 @@ config_destroy(struct config *c)
 
 	for (i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
-		free(c->jobs[i].result);
+		/* A kind makes kind_data: without a kind there is none. */
+		if (c->jobs[i].kind != NULL)
+			c->jobs[i].kind->free(c->jobs[i].kind_data);
 	}
 	free(c->jobs);
 	for (i = 0; i < c->nroutes; i++) {
