@@ -27,9 +27,12 @@ struct job_def {
 	const struct job_kind *kind;
 	int line;			/* of the [job] header */
 	int64_t timeout_ns;
-	/* kind = sleep */
-	int64_t duration_ns;
-	char *result;
+	/*
+	 * The kind's own settings, in a struct that only the kind's file
+	 * knows (src/kinds/): made by its parse or check operation, freed by
+	 * its free operation when the config goes.
+	 */
+	void *kind_data;
 };
 
 /* What becomes of a route's jobs when its client hangs up while waiting. */

@@ -128,8 +128,4 @@ bool job_cancel(struct job_instance *inst);
  */
 bool job_cancel_requested(struct job_instance *inst);
 
-/* The kind registered under name, or NULL; and "sleep, ..." for errors. */
-const struct job_kind *job_kind_find(const char *name);
-const char *job_kind_names(void);
-
 #endif

@@ -14,46 +14,77 @@
 
 #include "config.h"
 #include "job.h"
-#include "kinds/kinds.h"
+#include "kinds/kind.h"
+#include "kinds/sleep.h"
+
+/*
+ * The definition's sleep_def, made at the first call with its defaults.
+ * Returns it, or NULL with the reason written to why.
+ */
+static struct sleep_def *
+sleep_def_of(struct job_def *def, char *why, size_t whylen)
+{
+	if (def->kind_data == NULL &&
+	    (def->kind_data = calloc(1, sizeof(struct sleep_def))) == NULL)
+		snprintf(why, whylen, "out of memory");
+	return def->kind_data;
+}
 
 static int
-sleep_set(struct job_def *def, const char *key, const char *value,
-	  char *why, size_t whylen)
+sleep_parse(struct job_def *def, const char *key, const char *value,
+	    char *why, size_t whylen)
 {
+	struct sleep_def *sd;
 	char *copy;
 
+	if (strcmp(key, "duration") && strcmp(key, "result"))
+		return 1;
+	if ((sd = sleep_def_of(def, why, whylen)) == NULL)
+		return -1;
 	if (!strcmp(key, "duration")) {
-		if (config_parse_duration(value, &def->duration_ns) == 0)
+		if (config_parse_duration(value, &sd->duration_ns) == 0)
 			return 0;
 		snprintf(why, whylen, "bad value '%s' for duration (expected "
 			 "a duration up to 7d, e.g. 1s or 250ms)", value);
 		return -1;
 	}
-	if (!strcmp(key, "result")) {
-		if ((copy = strdup(value)) == NULL) {
-			snprintf(why, whylen, "out of memory");
-			return -1;
-		}
-		free(def->result);
-		def->result = copy;
-		return 0;
+	if ((copy = strdup(value)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
 	}
-	return 1;
+	free(sd->result);
+	sd->result = copy;
+	return 0;
 }
 
 static int
 sleep_check(struct job_def *def, char *why, size_t whylen)
 {
-	if (def->duration_ns > def->timeout_ns) {
+	struct sleep_def *sd = sleep_def_of(def, why, whylen);
+
+	if (sd == NULL)
+		return -1;
+	if (sd->duration_ns > def->timeout_ns) {
 		snprintf(why, whylen, "duration is longer than its timeout "
 			 "(raise timeout)");
 		return -1;
 	}
-	if (def->result == NULL && (def->result = strdup("")) == NULL) {
+	if (sd->result == NULL && (sd->result = strdup("")) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
 	return 0;
+}
+
+static void
+sleep_free(void *kind_data)
+{
+	struct sleep_def *sd = kind_data;
+
+	if (sd == NULL)
+		return;
+	free(sd->result);
+	free(sd);
 }
 
 /*
@@ -66,14 +97,15 @@ static void
 sleep_end(struct job_instance *inst)
 {
 	const struct job_def *def = inst->def;
+	const struct sleep_def *sd = def->kind_data;
 	char *copy;
 
 	if (job_cancel_requested(inst))
 		future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
-	else if (def->duration_ns > def->timeout_ns)
+	else if (sd->duration_ns > def->timeout_ns)
 		future_complete(inst->future, FUTURE_TIMED_OUT, NULL,
 				strdup("timed out"));
-	else if ((copy = strdup(def->result)) != NULL)
+	else if ((copy = strdup(sd->result)) != NULL)
 		future_complete(inst->future, FUTURE_SUCCEEDED, copy, NULL);
 	else
 		future_complete(inst->future, FUTURE_FAILED, NULL, NULL);
@@ -112,8 +144,9 @@ static int
 sleep_start(struct job_instance *inst, struct job_env *env)
 {
 	const struct job_def *def = inst->def;
-	int64_t delay = def->duration_ns < def->timeout_ns ?
-			def->duration_ns : def->timeout_ns;
+	const struct sleep_def *sd = def->kind_data;
+	int64_t delay = sd->duration_ns < def->timeout_ns ?
+			sd->duration_ns : def->timeout_ns;
 
 	if (!future_start(inst->future))
 		return 0;	/* cancelled before it started: nothing to do */
@@ -145,8 +178,9 @@ sleep_start(struct job_instance *inst, struct job_env *env)
 
 const struct job_kind job_kind_sleep = {
 	.name = "sleep",
-	.set = sleep_set,
+	.parse = sleep_parse,
 	.check = sleep_check,
+	.free = sleep_free,
 	.start = sleep_start,
 	.cancel = sleep_cancel,
 	.fire = sleep_fire,

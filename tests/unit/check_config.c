@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "kinds/kinds.h"
+#include "kinds/sleep.h"
 
 #ifndef TEST_SRCDIR
 #error "TEST_SRCDIR must name the source tree (see Makefile.am)"
@@ -28,6 +29,13 @@
 
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S  INT64_C(1000000000)
+
+/* What kind sleep read from a job's section. */
+static const struct sleep_def *
+sleep_of(const struct job_def *d)
+{
+	return d->kind_data;
+}
 
 /* ---- fixtures and helpers ------------------------------------------------ */
 
@@ -191,8 +199,8 @@ START_TEST(test_shipped_config_defines_the_five_seed_jobs)
 
 		ck_assert_str_eq(d->name, want[i].name);
 		ck_assert_ptr_eq(d->kind, &job_kind_sleep);
-		ck_assert_int_eq(d->duration_ns, want[i].duration_ns);
-		ck_assert_str_eq(d->result, want[i].result);
+		ck_assert_int_eq(sleep_of(d)->duration_ns, want[i].duration_ns);
+		ck_assert_str_eq(sleep_of(d)->result, want[i].result);
 		ck_assert_int_eq(d->timeout_ns, 60 * NS_PER_S);
 		ck_assert_ptr_eq(config_find_job(c, want[i].name), d);
 	}
@@ -339,8 +347,8 @@ START_TEST(test_job_and_route_defaults)
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(j->line, 1);
 	ck_assert_int_eq(j->timeout_ns, 60 * NS_PER_S);
-	ck_assert_int_eq(j->duration_ns, 0);
-	ck_assert_str_eq(j->result, "");
+	ck_assert_int_eq(sleep_of(j)->duration_ns, 0);
+	ck_assert_str_eq(sleep_of(j)->result, "");
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->line, 3);
 	ck_assert_str_eq(r->method, "GET");
@@ -381,7 +389,7 @@ START_TEST(test_route_may_name_jobs_defined_after_it)
 
 	ck_assert_uint_eq(r->njobs, 2);
 	ck_assert_str_eq(r->jobs[0]->name, "b");
-	ck_assert_str_eq(r->jobs[0]->result, "B");
+	ck_assert_str_eq(sleep_of(r->jobs[0])->result, "B");
 	ck_assert_str_eq(r->jobs[1]->name, "a");
 	ck_assert_ptr_eq(r->jobs[1], &c->jobs[0]);
 	config_unref(c);
@@ -430,9 +438,9 @@ START_TEST(test_sleep_job_keys_are_read_in_any_order)
 	const struct job_def *j = config_find_job(c, "j");
 
 	ck_assert_ptr_eq(j->kind, &job_kind_sleep);
-	ck_assert_int_eq(j->duration_ns, 2500 * NS_PER_MS);
+	ck_assert_int_eq(sleep_of(j)->duration_ns, 2500 * NS_PER_MS);
 	ck_assert_int_eq(j->timeout_ns, 3 * NS_PER_S);
-	ck_assert_str_eq(j->result, "done");
+	ck_assert_str_eq(sleep_of(j)->result, "done");
 	config_unref(c);
 }
 END_TEST
@@ -451,7 +459,8 @@ START_TEST(test_sleep_duration_equal_to_timeout_is_accepted)
 {
 	struct config *c = load_ok("[job j]\nkind = sleep\nduration = 60s\n");
 
-	ck_assert_int_eq(config_find_job(c, "j")->duration_ns, 60 * NS_PER_S);
+	ck_assert_int_eq(sleep_of(config_find_job(c, "j"))->duration_ns,
+			 60 * NS_PER_S);
 	config_unref(c);
 }
 END_TEST
@@ -471,7 +480,7 @@ START_TEST(test_comment_lines_and_inline_semicolon_comments_are_ignored)
 
 	ck_assert_uint_eq(c->pool.workers, 7);
 	/* ';' starts a comment only after whitespace; '#' only at the start. */
-	ck_assert_str_eq(config_find_job(c, "j")->result, "a;b # c");
+	ck_assert_str_eq(sleep_of(config_find_job(c, "j"))->result, "a;b # c");
 	config_unref(c);
 }
 END_TEST
@@ -529,7 +538,7 @@ START_TEST(test_line_of_198_characters_is_accepted)
 	snprintf(text, sizeof(text), "[job j]\nkind = sleep\nresult = %s\n",
 		 result);
 	c = load_ok(text);
-	ck_assert_str_eq(config_find_job(c, "j")->result, result);
+	ck_assert_str_eq(sleep_of(config_find_job(c, "j"))->result, result);
 	config_unref(c);
 	free(result);
 }
@@ -589,7 +598,7 @@ START_TEST(test_utf8_result_with_a_tab_is_kept_byte_for_byte)
 	snprintf(text, sizeof(text), "[job j]\nkind = sleep\nresult = %s\n",
 		 result);
 	c = load_ok(text);
-	ck_assert_str_eq(config_find_job(c, "j")->result, result);
+	ck_assert_str_eq(sleep_of(config_find_job(c, "j"))->result, result);
 	config_unref(c);
 }
 END_TEST
@@ -605,7 +614,7 @@ START_TEST(test_durations_in_fractions_of_a_day_are_exact)
 
 	ck_assert_int_eq(c->server.drain_timeout_ns, INT64_C(1066659840000));
 	ck_assert_int_eq(c->registry.retain_ns, INT64_C(10666598400000));
-	ck_assert_int_eq(j->duration_ns, INT64_C(10666598400000));
+	ck_assert_int_eq(sleep_of(j)->duration_ns, INT64_C(10666598400000));
 	ck_assert_int_eq(j->timeout_ns, INT64_C(97066598400000));
 	config_unref(c);
 }
