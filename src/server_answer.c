@@ -1,11 +1,14 @@
 /*
  * server_answer.c - answers: set from any thread, published, and handed
- * to libmicrohttpd on the connection's own thread.  See server_private.h
- * for the hand-over between threads.
+ * to libmicrohttpd on the connection's own thread; the connection resumed
+ * and its HTTP thread woken; and the request of a client that hung up
+ * dropped.  See server_private.h for the hand-over between threads.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "log.h"
@@ -131,12 +134,33 @@ server_add_header(struct server_request *req, const char *name,
  */
 static _Thread_local struct server_request *building;
 
+/*
+ * Makes thread t run its daemon again.  MHD drops its own wake-up channel
+ * when it has no thread of its own, so a resumed connection would wait for
+ * the next network event.  One write per wake-up, however many resumes
+ * come in before the thread runs.
+ */
+void
+server_answer_wake_thread(struct server_thread *t)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&t->wake_pending, true))
+		return;
+	/* Can only fail once the counter is near 2^64: it is read on
+	 * every wake-up.  If it did, let the next resume try again. */
+	if (write(t->wake_fd, &one, sizeof(one)) != sizeof(one)) {
+		log_warn("cannot wake an HTTP thread");
+		atomic_store(&t->wake_pending, false);
+	}
+}
+
 /* Any thread: hands a suspended connection back to its daemon. */
 void
 server_answer_resume(struct server_request *req)
 {
 	MHD_resume_connection(req->conn);
-	server_thread_wake(req->thread);
+	server_answer_wake_thread(req->thread);
 }
 
 /*
@@ -146,7 +170,7 @@ server_answer_resume(struct server_request *req)
  * Resuming hands the connection back to its HTTP thread, which may then
  * send the answer and finish with the connection at once: from there on
  * only `publishers` keeps server_free() from freeing the thread (and its
- * eventfd) that server_thread_wake() still writes.  So the count goes up
+ * eventfd) that server_answer_wake_thread() still writes.  So the count goes up
  * before the state changes and down after the last touch of the server.
  * `counted` tells server_free() that a claimer got this far: until then
  * the connection cannot have resumed, so the request is still listed.
@@ -285,4 +309,26 @@ server_answer_queue(struct server_request *req)
 			  "connection closed", req->method, req->path,
 			  req->status);
 	return ret;
+}
+
+/*
+ * The client of a suspended request closed its connection (or reset it);
+ * its HTTP thread has ended the watch that saw it, and calls this.
+ * Unless an answer is already on its way, claim the request so that no
+ * answer is built for nobody, resume it so that MHD closes it, count and
+ * log it (nginx's 499), and tell whoever waits for it.
+ */
+void
+server_answer_client_gone(struct server_request *req)
+{
+	struct server *s = req->server;
+
+	if (atomic_exchange(&req->claimed, true))
+		return;		/* answered: MHD finds out when it writes */
+	req->client_gone = true;
+	atomic_fetch_add(&s->clients_gone, 1);
+	log_info("%s %s: client closed the connection while waiting (499)",
+		 req->method, req->path);
+	server_answer_publish(req);
+	server_answer_run_gone(req, true);
 }

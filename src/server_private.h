@@ -141,7 +141,6 @@ int server_thread_start_daemon(struct server *s, struct server_thread *t,
 			       unsigned limit);
 void server_thread_stop_daemon(struct server_thread *t);
 void *server_thread_main(void *arg);
-void server_thread_wake(struct server_thread *t);
 void server_threads_join(struct server *s, unsigned n);
 int server_thread_watch(struct server_request *req);
 void server_thread_unwatch(struct server_request *req);
@@ -165,5 +164,7 @@ void server_answer_resume(struct server_request *req);
 void server_answer_run_builder(struct server_request *req, bool keep);
 void server_answer_publish(struct server_request *req);
 void server_answer_run_gone(struct server_request *req, bool gone);
+void server_answer_wake_thread(struct server_thread *t);
+void server_answer_client_gone(struct server_request *req);
 
 #endif

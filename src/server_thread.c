@@ -7,7 +7,7 @@
  * MHD_quiesce_daemon() races the pool's loop and MHD aborts the process;
  * here it runs under the thread's lock, between two MHD_run() calls.  In
  * this mode MHD has no wake-up channel of its own: whoever resumes a
- * connection writes the thread's eventfd (server_thread_wake()).
+ * connection writes the thread's eventfd (server_answer_wake_thread()).
  */
 #include <errno.h>
 #include <limits.h>
@@ -41,7 +41,7 @@ next_timeout(struct MHD_Daemon *mhd)
  * and later resumes never write: lost until the next network event (seen
  * under load in test_concurrency).  This way a resume that found it set
  * is seen by the MHD_run() that follows: the exchange pairs with
- * server_thread_wake()'s.
+ * server_answer_wake_thread()'s.
  */
 static void
 take_wake_up(struct server_thread *t)
@@ -53,27 +53,6 @@ take_wake_up(struct server_thread *t)
 	atomic_exchange(&t->wake_pending, false);
 }
 
-/*
- * The client of a suspended request closed its connection (or reset it).
- * Unless an answer is already on its way, claim the request so that no
- * answer is built for nobody, resume it so that MHD closes it, count and
- * log it (nginx's 499), and tell whoever waits for it.
- */
-static void
-client_gone(struct server_thread *t, struct server_request *req)
-{
-	struct server *s = t->server;
-
-	server_thread_unwatch(req);
-	if (atomic_exchange(&req->claimed, true))
-		return;		/* answered: MHD finds out when it writes */
-	req->client_gone = true;
-	atomic_fetch_add(&s->clients_gone, 1);
-	log_info("%s %s: client closed the connection while waiting (499)",
-		 req->method, req->path);
-	server_answer_publish(req);
-	server_answer_run_gone(req, true);
-}
 
 #define EVENTS_MAX 64
 
@@ -106,8 +85,10 @@ server_thread_main(void *arg)
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &t->wake_fd)
 				take_wake_up(t);
-			else if (ev[i].data.ptr != NULL)
-				client_gone(t, ev[i].data.ptr);
+			else if (ev[i].data.ptr != NULL) {
+				server_thread_unwatch(ev[i].data.ptr);
+				server_answer_client_gone(ev[i].data.ptr);
+			}
 		}
 		if (atomic_load_explicit(&s->stop, memory_order_acquire))
 			return NULL;
@@ -233,30 +214,10 @@ server_threads_join(struct server *s, unsigned n)
 	atomic_store_explicit(&s->stop, true, memory_order_release);
 	for (i = 0; i < n; i++) {
 		atomic_store(&s->threads[i].wake_pending, false);
-		server_thread_wake(&s->threads[i]);
+		server_answer_wake_thread(&s->threads[i]);
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(s->threads[i].tid, NULL);
 }
 
-/*
- * Makes thread t run its daemon again.  MHD drops its own wake-up channel
- * when it has no thread of its own, so a resumed connection would wait for
- * the next network event.  One write per wake-up, however many resumes
- * come in before the thread runs.
- */
-void
-server_thread_wake(struct server_thread *t)
-{
-	uint64_t one = 1;
-
-	if (atomic_exchange(&t->wake_pending, true))
-		return;
-	/* Can only fail once the counter is near 2^64: it is read on
-	 * every wake-up.  If it did, let the next resume try again. */
-	if (write(t->wake_fd, &one, sizeof(one)) != sizeof(one)) {
-		log_warn("cannot wake an HTTP thread");
-		atomic_store(&t->wake_pending, false);
-	}
-}
 
