@@ -170,8 +170,8 @@ server_new(const struct server_options *opts)
 	pthread_condattr_init(&monotonic);
 	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->idle, &monotonic);
+	pthread_cond_init(&s->publishers_done, &monotonic);
 	pthread_condattr_destroy(&monotonic);
-	pthread_cond_init(&s->publishers_done, NULL);
 	n = s->nthreads = opts->threads > 0 ? opts->threads : 1;
 	limit = opts->max_connections ? opts->max_connections :
 		default_max_connections(n);
@@ -314,9 +314,18 @@ wait_for_publishers(struct server *s)
 		if (busy)
 			nanosleep(&ms, NULL);
 	} while (busy);
+	/*
+	 * A publisher that read `freeing` before server_free() set it leaves
+	 * without a wake-up (server_answer_publish()): wait in 1 ms slices.
+	 */
 	pthread_mutex_lock(&s->lock);
-	while (atomic_load(&s->publishers) > 0)
-		pthread_cond_wait(&s->publishers_done, &s->lock);
+	while (atomic_load(&s->publishers) > 0) {
+		int64_t slice = timer_now_ns() + 1000000;
+		struct timespec ts = { .tv_sec = slice / 1000000000,
+				       .tv_nsec = slice % 1000000000 };
+
+		pthread_cond_timedwait(&s->publishers_done, &s->lock, &ts);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -180,22 +180,36 @@ server_answer_publish(struct server_request *req)
 {
 	struct server *s = req->server;
 
+	/*
+	 * Once resumed, the connection may be answered and finished on its
+	 * HTTP thread at once, dropping the server's reference: hold one of
+	 * our own until the wake-up is written.
+	 */
+	server_request_ref(req);
 	atomic_fetch_add(&s->publishers, 1);
 	atomic_store(&req->counted, true);
 	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED)
 		server_answer_resume(req);
+	server_request_unref(req);
 	if (s->opts.test_after_resume != NULL)
 		s->opts.test_after_resume(s->opts.test_arg);
 	/*
-	 * Seq_cst with server_free()'s store of `freeing` and its load of
-	 * the count: either it sees 0, or this sees `freeing` and wakes it.
+	 * The decrement is the last touch of the server: once the count is
+	 * 0, server_free() may free it, so nothing may be read after.  If a
+	 * stop has begun, the decrement and the wake-up are done under the
+	 * lock that server_free() waits with, so it cannot see 0 and free
+	 * the server before this has let go of the lock.  A stop that begins
+	 * just after `freeing` was read here gets no wake-up: server_free()
+	 * waits in short slices and sees the count for itself.
 	 */
-	if (atomic_fetch_sub(&s->publishers, 1) == 1 &&
-	    atomic_load(&s->freeing)) {
-		pthread_mutex_lock(&s->lock);
-		pthread_cond_broadcast(&s->publishers_done);
-		pthread_mutex_unlock(&s->lock);
+	if (!atomic_load(&s->freeing)) {
+		atomic_fetch_sub(&s->publishers, 1);
+		return;
 	}
+	pthread_mutex_lock(&s->lock);
+	if (atomic_fetch_sub(&s->publishers, 1) == 1)
+		pthread_cond_broadcast(&s->publishers_done);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void
