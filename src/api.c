@@ -367,8 +367,14 @@ on_run_done(struct run *r, bool expired, int winner, void *arg)
 	atomic_store(&c->answered, true);
 	if (!expired && timer_cancel(c->daemon->timer, &c->deadline))
 		call_unref(c);		/* the deadline's reference */
-	/* The builder takes over the run callback's reference. */
+	/*
+	 * The builder gets a reference of its own: it may run and let go on
+	 * the HTTP thread before server_respond_later() returns, and the
+	 * call holds the request that the hand-over still touches.
+	 */
+	atomic_fetch_add(&c->refs, 1);
 	server_respond_later(c->req, build_answer, c);
+	call_unref(c);			/* the run callback's reference */
 }
 
 static void
