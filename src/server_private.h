@@ -59,7 +59,7 @@ struct server_request {
 	atomic_bool claimed;		/* someone is writing the answer */
 	atomic_bool counted;		/* ...and is counted in publishers */
 	server_build_fn build;		/* set by the claimer, run once */
-	void *build_arg;
+	void *build_arg;		/* the builder's: it releases it */
 	struct server *server;
 	struct server_thread *thread;	/* borrowed: whose daemon has the
 					 * connection; outlives every resume
@@ -80,7 +80,7 @@ struct server_request {
 	int watch_fd;
 	bool client_gone;		/* it hung up: close, answer nothing */
 	server_gone_fn gone;		/* run once, on the MHD thread */
-	void *gone_arg;
+	void *gone_arg;			/* gone's: it releases it */
 
 	/*
 	 * The answer: written by the claimer before state becomes RESPONDED,

@@ -312,9 +312,12 @@ connect_and_send(uint16_t port, const char *request)
 	return fd;
 }
 
-/* A server on 127.0.0.1 for fx, with one thread; the port is the kernel's. */
-static struct server *
-start_server(struct fixture *fx)
+/*
+ * Readies fx and starts its server on 127.0.0.1, with one thread; the
+ * port is the kernel's.
+ */
+static void
+fixture_start(struct fixture *fx)
 {
 	static struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct server_options opts = { 0 };
@@ -331,7 +334,18 @@ start_server(struct fixture *fx)
 	opts.handler_arg = fx;
 	opts.test_after_resume = hold_publisher;
 	opts.test_arg = fx;
-	return server_new(&opts);
+	pthread_mutex_init(&fx->lock, NULL);
+	pthread_cond_init(&fx->cond, NULL);
+	fx->server = server_new(&opts);
+	ck_assert_ptr_nonnull(fx->server);
+}
+
+/* Releases what fixture_start() made but the server (freed by the test). */
+static void
+fixture_end(struct fixture *fx)
+{
+	pthread_cond_destroy(&fx->cond);
+	pthread_mutex_destroy(&fx->lock);
 }
 
 START_TEST(test_free_waits_for_a_publisher_after_its_resume)
@@ -341,10 +355,7 @@ START_TEST(test_free_waits_for_a_publisher_after_its_resume)
 	pthread_t publisher;
 	int fd;
 
-	pthread_mutex_init(&fx.lock, NULL);
-	pthread_cond_init(&fx.cond, NULL);
-	fx.server = start_server(&fx);
-	ck_assert_ptr_nonnull(fx.server);
+	fixture_start(&fx);
 
 	fd = connect_and_send(server_port(fx.server), "GET /x HTTP/1.1\r\n"
 			      "Host: x\r\nConnection: close\r\n\r\n");
@@ -373,8 +384,7 @@ START_TEST(test_free_waits_for_a_publisher_after_its_resume)
 	ck_assert_msg(!fx.free_returned_inside, "server_free() returned while "
 		      "a publisher had yet to leave the server");
 	close(fd);
-	pthread_cond_destroy(&fx.cond);
-	pthread_mutex_destroy(&fx.lock);
+	fixture_end(&fx);
 }
 END_TEST
 
@@ -395,10 +405,7 @@ START_TEST(test_stop_leaves_a_request_whose_body_is_coming_alone)
 	ssize_t n;
 	int fd, i, log_fd;
 
-	pthread_mutex_init(&fx.lock, NULL);
-	pthread_cond_init(&fx.cond, NULL);
-	fx.server = start_server(&fx);
-	ck_assert_ptr_nonnull(fx.server);
+	fixture_start(&fx);
 	fd = connect_and_send(server_port(fx.server), "POST /x HTTP/1.1\r\n"
 			      "Host: x\r\nContent-Length: 10\r\n\r\n01234");
 	for (i = 0; i < 5000 && server_active(fx.server) == 0; i++)
@@ -424,8 +431,7 @@ START_TEST(test_stop_leaves_a_request_whose_body_is_coming_alone)
 		      "%s", buf);
 	ck_assert_ptr_null(fx.req);	/* the handler never saw it */
 	close(fd);
-	pthread_cond_destroy(&fx.cond);
-	pthread_mutex_destroy(&fx.lock);
+	fixture_end(&fx);
 }
 END_TEST
 
