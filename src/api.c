@@ -96,6 +96,24 @@ json_string_or_null(const char *s)
 }
 
 /*
+ * A job's result as the answers show it: the JSON value of a JSON result,
+ * else a string; null for none.  A JSON result that does not parse (the
+ * kinds check it, so it never should) is shown as its text.
+ */
+static json_t *
+json_result(const struct future_snapshot *s)
+{
+	json_t *v;
+
+	if (s->result == NULL)
+		return json_null();
+	if ((s->result_flags & FUTURE_RESULT_JSON) &&
+	    (v = json_loads(s->result, JSON_DECODE_ANY, NULL)) != NULL)
+		return v;
+	return json_string(s->result);
+}
+
+/*
  * Builders that never drop a piece silently.  object_set_stolen()
  * stores o[key] = v and array_append_stolen() appends v to a; both steal v
  * (jansson frees it on failure too) and, on any failure, including a NULL
@@ -157,16 +175,20 @@ static json_t *
 job_record(struct job_instance *inst)
 {
 	struct future_snapshot s = future_snapshot(inst->future);
+	json_t *record;
 
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
-			 "id", inst->id,
-			 "job", inst->def->name,
-			 "state", future_state_name(s.state),
-			 "result", json_string_or_null(s.result),
-			 "error", json_string_or_null(s.error),
-			 "created", json_time(s.times.created),
-			 "started", json_time(s.times.started),
-			 "finished", json_time(s.times.finished));
+	record = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+			   "id", inst->id,
+			   "job", inst->def->name,
+			   "state", future_state_name(s.state),
+			   "result", json_result(&s),
+			   "error", json_string_or_null(s.error),
+			   "created", json_time(s.times.created),
+			   "started", json_time(s.times.started),
+			   "finished", json_time(s.times.finished));
+	if (s.result_flags & FUTURE_RESULT_TRUNCATED)
+		record = object_set_stolen(record, "truncated", json_true());
+	return record;
 }
 
 /* ---- calls ----------------------------------------------------------------------- */
@@ -264,7 +286,7 @@ answer_all(struct call *c, const struct future_snapshot *snaps,
 				    "jobs did not succeed");
 	results = json_array();
 	for (i = 0; i < c->njobs; i++)
-		results = array_append_stolen(results, json_string(snaps[i].result));
+		results = array_append_stolen(results, json_result(&snaps[i]));
 	return object_set_stolen(json_object(), "results", results);
 }
 
@@ -290,7 +312,7 @@ answer_one(struct call *c, const struct future_snapshot *snaps,
 						      job_link(c->jobs[i]));
 	*status = 200;
 	answer = object_set_stolen(json_object(), "result",
-		     json_string(snaps[winner].result));
+				   json_result(&snaps[winner]));
 	answer = object_set_stolen(answer, "job", json_string(w->def->name));
 	return object_set_stolen(answer, "pending", pending);
 }
@@ -448,7 +470,7 @@ start_jobs(struct call *c, struct server_request *req,
 
 	for (i = 0; i < route->njobs && why == NULL; i++) {
 		struct job_instance *inst = job_new(&d->env, c->cfg,
-						    route->jobs[i]);
+						    route->jobs[i], NULL);
 
 		if (inst == NULL || registry_add(d->registry, inst) != 0) {
 			/* ESHUTDOWN: the registry is closed for the stop. */

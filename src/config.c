@@ -13,6 +13,7 @@
 
 #include "config_private.h"
 #include "kinds/kind.h"
+#include "params.h"
 
 /* The count sits beside the config, which is all that callers see. */
 struct config_box {
@@ -37,7 +38,12 @@ config_destroy(struct config *c)
 	size_t i;
 
 	for (i = 0; i < c->njobs; i++) {
+		size_t j;
+
 		free(c->jobs[i].name);
+		for (j = 0; j < c->jobs[i].nparams; j++)
+			param_decl_clear(&c->jobs[i].params[j]);
+		free(c->jobs[i].params);
 		/* A kind makes kind_data: without a kind there is none. */
 		if (c->jobs[i].kind != NULL)
 			c->jobs[i].kind->free(c->jobs[i].kind_data);
@@ -101,5 +107,16 @@ config_find_route(const struct config *c, const char *path)
 	for (i = 0; i < c->nroutes; i++)
 		if (!strcmp(c->routes[i].path, path))
 			return &c->routes[i];
+	return NULL;
+}
+
+const struct param_decl *
+config_job_param(const struct job_def *def, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < def->nparams; i++)
+		if (!strcmp(def->params[i].name, name))
+			return &def->params[i];
 	return NULL;
 }

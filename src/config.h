@@ -21,12 +21,17 @@
 #define CONFIG_ROUTE_JOBS_MAX 64
 
 struct job_kind;
+struct param_decl;
 
 struct job_def {
 	char *name;
 	const struct job_kind *kind;
 	int line;			/* of the [job] header */
 	int64_t timeout_ns;
+	unsigned max_concurrent;	/* running at once; 0: no limit */
+	bool coalesce;			/* join a running twin (same params) */
+	size_t nparams;
+	struct param_decl *params;	/* declared parameters, owned */
 	/*
 	 * The kind's own settings, in a struct that only the kind's file
 	 * knows (src/kinds/): made by its parse or check operation, freed by
@@ -102,6 +107,8 @@ const struct job_def *config_find_job(const struct config *c,
 				      const char *name);
 const struct route *config_find_route(const struct config *c,
 				      const char *path);
+const struct param_decl *config_job_param(const struct job_def *def,
+					  const char *name);
 
 /*
  * Value parsers shared with the command line and the API.  Each returns 0,

@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "kinds/kinds.h"
 #include "log.h"
 
 #define EXPIRY_PERIOD_NS INT64_C(1000000000)
@@ -137,6 +138,11 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 		return -1;
 	}
 	job_env_init(&d->env, cfg->server.instance, d->timer, d->pool);
+	if (kinds_open(&d->env) != 0) {
+		log_warn("job kinds");
+		return -1;
+	}
+	d->kinds_open = true;
 	timer_entry_init(&d->expiry, on_expiry);
 	if (timer_add(d->timer, &d->expiry, EXPIRY_PERIOD_NS) != 0) {
 		log_warn("registry expiry");
@@ -198,6 +204,8 @@ daemon_start(struct daemon *d, struct config *cfg,
 		 cfg->pool.workers, cfg->njobs, cfg->nroutes, cfg->path);
 	return 0;
 fail:
+	if (d->kinds_open)
+		kinds_close(&d->env);
 	timer_free(d->timer);
 	pool_free(d->pool);
 	registry_free(d->registry);
@@ -339,6 +347,11 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	 */
 	server_free(d->server);
 	stop_expiry(d);		/* it submits to the pool */
+	/*
+	 * The kinds' threads end what still runs (every job is cancelled by
+	 * now) while the timer, which their deadlines use, is still there.
+	 */
+	kinds_close(&d->env);
 	pool_free(d->pool);
 	timer_free(d->timer);
 	registry_free(d->registry);

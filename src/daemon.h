@@ -31,6 +31,7 @@ struct daemon {
 	struct pool *pool;
 	struct registry *registry;
 	struct job_env env;
+	bool kinds_open;		/* kinds_open() succeeded on env */
 	struct server *server;
 	struct timer_entry expiry;	/* registry expiry, every second */
 	size_t expired;		/* timer thread: this burst's expiries */

@@ -21,6 +21,7 @@ struct future {
 	pthread_mutex_t lock;	/* guards everything below */
 	enum future_state state;
 	char *result;
+	unsigned result_flags;
 	char *error;
 	struct future_times times;
 	int64_t mono_begin;	/* monotonic ns at start (or creation) */
@@ -99,7 +100,7 @@ future_start(struct future *f)
  */
 static bool
 complete_and_notify(struct future *f, enum future_state state, char *result,
-		    char *error, bool only_if_queued)
+		    unsigned flags, char *error, bool only_if_queued)
 {
 	struct future_waiter *w, *next;
 
@@ -113,6 +114,7 @@ complete_and_notify(struct future *f, enum future_state state, char *result,
 	}
 	f->state = state;
 	f->result = result;
+	f->result_flags = flags;
 	f->error = error;
 	f->times.finished = clock_now_ns(CLOCK_REALTIME);
 	f->mono_end = clock_now_ns(CLOCK_MONOTONIC);
@@ -138,13 +140,20 @@ bool
 future_complete(struct future *f, enum future_state state, char *result,
 		char *error)
 {
-	return complete_and_notify(f, state, result, error, false);
+	return complete_and_notify(f, state, result, 0, error, false);
+}
+
+bool
+future_complete_as(struct future *f, enum future_state state, char *result,
+		   unsigned flags, char *error)
+{
+	return complete_and_notify(f, state, result, flags, error, false);
 }
 
 bool
 future_cancel(struct future *f)
 {
-	return complete_and_notify(f, FUTURE_CANCELLED, NULL, NULL, true);
+	return complete_and_notify(f, FUTURE_CANCELLED, NULL, 0, NULL, true);
 }
 
 void
@@ -245,12 +254,14 @@ future_runtime_ns(struct future *f)
 struct future_snapshot
 future_snapshot(struct future *f)
 {
-	struct future_snapshot s = { .result = NULL, .error = NULL };
+	struct future_snapshot s = { .result = NULL, .result_flags = 0,
+				      .error = NULL };
 
 	pthread_mutex_lock(&f->lock);
 	s.state = f->state;
 	if (future_state_is_done(f->state)) {
 		s.result = f->result;
+		s.result_flags = f->result_flags;
 		s.error = f->error;
 	}
 	s.times = f->times;

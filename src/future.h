@@ -56,6 +56,18 @@ bool future_complete(struct future *f, enum future_state state,
 		     char *result, char *error);
 
 /*
+ * What a result's text is, for those who show it.  A plain result is text
+ * (shown as a JSON string); FUTURE_RESULT_JSON says it is a JSON document
+ * (exec's `output = json`, an upstream's JSON, a plugin's value), shown as
+ * the value it encodes; FUTURE_RESULT_TRUNCATED says it was cut at a size
+ * limit.  future_complete() is future_complete_as() with flags 0.
+ */
+#define FUTURE_RESULT_JSON	 1u
+#define FUTURE_RESULT_TRUNCATED	 2u
+bool future_complete_as(struct future *f, enum future_state state,
+			char *result, unsigned flags, char *error);
+
+/*
  * Cancels the future if it is still QUEUED.  Returns true if it was
  * cancelled by this call (callbacks have then run), false otherwise.
  * A running job is not interrupted by this function.
@@ -122,6 +134,7 @@ int64_t future_runtime_ns(struct future *f);
 struct future_snapshot {
 	enum future_state state;
 	const char *result;
+	unsigned result_flags;		/* FUTURE_RESULT_*; 0 unless done */
 	const char *error;
 	struct future_times times;
 };

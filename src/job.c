@@ -78,19 +78,22 @@ format_id(char id[JOB_ID_MAX], const struct job_env *env, uint64_t seq)
 }
 
 struct job_instance *
-job_new(struct job_env *env, struct config *cfg, const struct job_def *def)
+job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
+	json_t *params)
 {
 	struct job_instance *inst = calloc(1, sizeof(*inst));
 	uint64_t seq;
 
-	if (inst == NULL)
-		return NULL;
-	inst->future = future_new();
-	if (inst->future == NULL) {
+	if (params == NULL)
+		params = json_object();
+	if (inst == NULL || params == NULL ||
+	    (inst->future = future_new()) == NULL) {
+		json_decref(params);
 		free(inst);
 		errno = ENOMEM;
 		return NULL;
 	}
+	inst->params = params;
 	atomic_init(&inst->refs, 1);
 	atomic_init(&inst->cancel_requested, false);
 	inst->def = def;
@@ -138,6 +141,7 @@ job_unref(struct job_instance *inst)
 	if (atomic_fetch_sub_explicit(&inst->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	future_unref(inst->future);
+	json_decref(inst->params);
 	config_unref(inst->cfg);
 	free(inst);
 }

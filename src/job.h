@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "future.h"
 #include "pool.h"
@@ -26,6 +28,7 @@ struct job_instance;
 struct registry;
 
 #define JOB_ID_MAX (CONFIG_NAME_MAX + 32)
+#define JOB_KINDS_MAX 8		/* room in job_env for each kind's state */
 
 /* What instances need from the daemon; borrowed, outlives them all. */
 struct job_env {
@@ -46,6 +49,12 @@ struct job_env {
 	 * already in cache per start.
 	 */
 	void (*test_after_start)(struct job_instance *inst);
+	/*
+	 * What each kind keeps while the daemon runs (a thread, its queue),
+	 * by the kind's row in the table: made by kinds_open(), freed by
+	 * kinds_close() (kinds/kinds.h).  Only the kind's file looks inside.
+	 */
+	void *kind_state[JOB_KINDS_MAX];
 };
 
 struct job_instance {
@@ -55,6 +64,11 @@ struct job_instance {
 	struct config *cfg;		/* a reference */
 	struct job_env *env;		/* borrowed */
 	struct future *future;		/* a reference */
+	/*
+	 * The validated values of the job's declared parameters (params.h):
+	 * an object, owned, never NULL, never changed after job_new().
+	 */
+	json_t *params;
 	struct future_waiter log_waiter;
 	/*
 	 * Set by job_cancel(), never cleared: a cancel that finds nothing to
@@ -89,10 +103,12 @@ void job_env_init(struct job_env *env, const char *instance,
 
 /*
  * Creates an instance of def (which must belong to cfg), not started yet:
- * its future is QUEUED.  Returns a new reference, or NULL (ENOMEM).
+ * its future is QUEUED.  params (stolen, NULL for none) are its validated
+ * parameter values.  Returns a new reference, or NULL (ENOMEM; params are
+ * freed then too).
  */
 struct job_instance *job_new(struct job_env *env, struct config *cfg,
-			     const struct job_def *def);
+			     const struct job_def *def, json_t *params);
 
 /*
  * Hands the instance to its kind, which completes the future later (or

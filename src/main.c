@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "kinds/kinds.h"
 #include "log.h"
 
 #ifndef SYSCONFDIR
@@ -243,11 +244,17 @@ main(int argc, char **argv)
 {
 	struct options o = { .path = DEFAULT_CONFIG };
 	struct config *cfg;
+	char why[256];
 	int status;
 
 	status = parse_options(argc, argv, &o);
 	if (status >= 0)
 		return status;
+	/* Before any thread, as libcurl's global init requires. */
+	if (kinds_global_init(why, sizeof(why)) != 0) {
+		log_error("%s", why);
+		return EXIT_FAILURE;
+	}
 	cfg = load(o.path);
 	if (cfg == NULL)
 		return EX_CONFIG;

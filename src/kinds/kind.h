@@ -23,6 +23,27 @@ struct job_kind {
 	const char *name;
 
 	/*
+	 * Once per process, before any thread starts (libcurl's global
+	 * init): 0, or -1 with the reason written to why.  May be NULL.
+	 */
+	int (*global_init)(char *why, size_t whylen);
+
+	/*
+	 * The daemon starts: makes what the kind keeps while it runs (its
+	 * thread) in *state, which job_env.kind_state holds.  0, or -1 with
+	 * errno and nothing left behind.  May be NULL.
+	 */
+	int (*open)(struct job_env *env, void **state);
+
+	/*
+	 * The daemon stops, after it cancelled every live job and before the
+	 * pool and the timer go: ends the instances still running (their
+	 * futures complete), joins the kind's threads and frees state.  May
+	 * be NULL.
+	 */
+	void (*close)(struct job_env *env, void *state);
+
+	/*
 	 * Takes one key of a [job] section (other than kind and timeout)
 	 * into def->kind_data, which the kind makes at the first key it
 	 * needs it for.  Returns 0, 1 for a key the kind does not know, or
@@ -46,7 +67,8 @@ struct job_kind {
 
 	/*
 	 * Starts an instance: arranges for its future to complete later (or
-	 * now).  Returns 0, or -1 with errno (EAGAIN: no room) without
+	 * now).  A result is text in valid UTF-8 (or JSON text, flagged so:
+	 * future_complete_as()); an error is a short sentence in UTF-8.  Returns 0, or -1 with errno (EAGAIN: no room) without
 	 * completing the future: job_run() completes it FAILED then.  A
 	 * cancel may come at any point of it: once the future is RUNNING
 	 * and whatever completes it is armed, the kind checks

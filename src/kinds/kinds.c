@@ -1,10 +1,12 @@
 /*
  * kinds.c - see kinds.h.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "job.h"
 #include "kinds/kinds.h"
 
 /* Every kind the daemon knows: one line per kind. */
@@ -13,6 +15,7 @@ static const struct job_kind *const job_kinds[] = {
 };
 
 #define NKINDS (sizeof(job_kinds) / sizeof(job_kinds[0]))
+_Static_assert(NKINDS <= JOB_KINDS_MAX, "raise JOB_KINDS_MAX in job.h");
 
 const struct job_kind *
 job_kind_find(const char *name)
@@ -53,4 +56,60 @@ job_kind_names(void)
 
 	pthread_once(&once, list_kind_names);
 	return kind_names;
+}
+
+int
+kinds_global_init(char *why, size_t whylen)
+{
+	size_t i;
+
+	for (i = 0; i < NKINDS; i++)
+		if (job_kinds[i]->global_init != NULL &&
+		    job_kinds[i]->global_init(why, whylen) != 0)
+			return -1;
+	return 0;
+}
+
+int
+kinds_open(struct job_env *env)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < NKINDS; i++) {
+		env->kind_state[i] = NULL;
+		if (job_kinds[i]->open == NULL ||
+		    job_kinds[i]->open(env, &env->kind_state[i]) == 0)
+			continue;
+		err = errno;
+		while (i-- > 0)
+			if (job_kinds[i]->close != NULL)
+				job_kinds[i]->close(env, env->kind_state[i]);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void
+kinds_close(struct job_env *env)
+{
+	size_t i = NKINDS;
+
+	while (i-- > 0) {
+		if (job_kinds[i]->close != NULL)
+			job_kinds[i]->close(env, env->kind_state[i]);
+		env->kind_state[i] = NULL;
+	}
+}
+
+void *
+kinds_state(const struct job_env *env, const struct job_kind *kind)
+{
+	size_t i;
+
+	for (i = 0; i < NKINDS; i++)
+		if (job_kinds[i] == kind)
+			return env->kind_state[i];
+	return NULL;
 }

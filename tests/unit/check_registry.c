@@ -85,7 +85,7 @@ teardown(void)
 static struct job_instance *
 new_job(void)
 {
-	struct job_instance *inst = job_new(&env, cfg, def);
+	struct job_instance *inst = job_new(&env, cfg, def, NULL);
 
 	ck_assert_ptr_nonnull(inst);
 	return inst;
