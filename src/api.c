@@ -188,6 +188,9 @@ job_record(struct job_instance *inst)
 			   "finished", json_time(s.times.finished));
 	if (s.result_flags & FUTURE_RESULT_TRUNCATED)
 		record = object_set_stolen(record, "truncated", json_true());
+	if (job_joined(inst) != NULL)
+		record = object_set_stolen(record, "joined",
+					   json_string(job_joined(inst)->id));
 	return record;
 }
 
@@ -566,21 +569,48 @@ is_read(struct server_request *req)
 	return !strcmp(m, "GET") || !strcmp(m, "HEAD");
 }
 
+/*
+ * DELETE /jobs/{id}: asks the job to stop.  202 with its record: a queued
+ * or sleeping job is cancelled by the time of the answer; one that stops
+ * in its own time (a program given SIGTERM) ends `cancelled` later.  A job
+ * that has finished cannot be cancelled: 409.
+ */
 static enum server_handled
-get_job(struct daemon *d, struct server_request *req, const char *id)
+cancel_job(struct server_request *req, struct job_instance *inst)
+{
+	enum future_state state;
+	char detail[96];
+
+	state = future_state(inst->future);
+	if (future_state_is_done(state)) {
+		snprintf(detail, sizeof(detail), "the job has already "
+			 "finished (%s)", future_state_name(state));
+		return respond_problem(req, 409, detail);
+	}
+	job_cancel(inst);
+	return respond_json(req, 202, job_record(inst));
+}
+
+/* /jobs/{id}: GET or HEAD its record, DELETE to cancel it. */
+static enum server_handled
+job_resource(struct daemon *d, struct server_request *req, const char *id)
 {
 	struct job_instance *inst;
-	json_t *record;
+	enum server_handled handled;
+	bool cancel = !strcmp(server_request_method(req), "DELETE");
 
-	if (!is_read(req))
-		return respond_method_not_allowed(req, "GET, HEAD");
+	if (!cancel && !is_read(req))
+		return respond_method_not_allowed(req, "GET, HEAD, DELETE");
 	inst = registry_find(d->registry, id);
 	if (inst == NULL)
 		return respond_problem(req, 404, "no such job (it may have "
 				       "expired from the registry)");
-	record = job_record(inst);
+	if (cancel)
+		handled = cancel_job(req, inst);
+	else
+		handled = respond_json(req, 200, job_record(inst));
 	job_unref(inst);
-	return respond_json(req, 200, record);
+	return handled;
 }
 
 static enum server_handled
@@ -613,7 +643,7 @@ api_handle(struct server_request *req, void *arg)
 
 	if (!strncmp(path, "/jobs/", 6) && path[6] != '\0' &&
 	    strchr(path + 6, '/') == NULL)
-		return get_job(d, req, path + 6);
+		return job_resource(d, req, path + 6);
 	if (!strcmp(path, "/healthz"))
 		return get_health(d, req);
 	if (atomic_load(&d->stopping)) {

@@ -248,7 +248,10 @@ find_job_kind(struct parser *p, struct job_def *def,
 	return 0;
 }
 
-/* One key of a job other than its kind: the timeout, or its kind's. */
+/*
+ * One key of a job other than its kind: one that every kind has (timeout,
+ * max_concurrent, coalesce), or its kind's.
+ */
 static int
 apply_job_key(struct parser *p, struct job_def *def, const struct raw_kv *kv)
 {
@@ -261,6 +264,24 @@ apply_job_key(struct parser *p, struct job_def *def, const struct raw_kv *kv)
 			parser_error(p, kv->line, "bad value '%s' for timeout "
 				     "(expected a duration from 1ms to 7d)",
 				     kv->value);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(kv->key, "max_concurrent")) {
+		if (config_parse_uint(kv->value, 0, 100000,
+				      &def->max_concurrent)) {
+			parser_error(p, kv->line, "bad value '%s' for "
+				     "max_concurrent (expected 0 to 100000; "
+				     "0: no limit)", kv->value);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(kv->key, "coalesce")) {
+		if (config_parse_bool(kv->value, &def->coalesce)) {
+			parser_error(p, kv->line, "bad value '%s' for coalesce "
+				     "(expected yes or no)", kv->value);
 			return -1;
 		}
 		return 0;

@@ -209,6 +209,8 @@ fail:
 	timer_free(d->timer);
 	pool_free(d->pool);
 	registry_free(d->registry);
+	if (d->env.timer != NULL)	/* job_env_init() ran */
+		job_env_clear(&d->env);
 	config_unref(d->cfg);
 	pthread_mutex_destroy(&d->expiry_lock);
 	pthread_mutex_destroy(&d->config_lock);
@@ -355,6 +357,7 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	pool_free(d->pool);
 	timer_free(d->timer);
 	registry_free(d->registry);
+	job_env_clear(&d->env);
 	config_unref(cfg);
 	config_unref(d->cfg);
 	pthread_mutex_destroy(&d->expiry_lock);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "job.h"
+#include "job_gate.h"
 #include "kinds/kind.h"
 #include "log.h"
 
@@ -32,6 +33,14 @@ job_env_init(struct job_env *env, const char *instance, struct timer *timer,
 			     (size_t)n : sizeof(env->id_prefix) - 1;
 	atomic_init(&env->next_seq, 1);
 	atomic_init(&env->log_jobs, true);
+	pthread_mutex_init(&env->gates_lock, NULL);
+}
+
+void
+job_env_clear(struct job_env *env)
+{
+	job_gates_free(env);
+	pthread_mutex_destroy(&env->gates_lock);
 }
 
 /* First waiter of every instance: the one log line per finished job. */
@@ -96,6 +105,7 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
 	inst->params = params;
 	atomic_init(&inst->refs, 1);
 	atomic_init(&inst->cancel_requested, false);
+	atomic_init(&inst->gate.joined, NULL);
 	inst->def = def;
 	inst->cfg = config_ref(cfg);
 	inst->env = env;
@@ -112,8 +122,9 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
 	return inst;
 }
 
-int
-job_run(struct job_instance *inst)
+/* Hands inst to its kind; a kind that cannot start it fails it. */
+static int
+start_kind(struct job_instance *inst)
 {
 	int err;
 
@@ -124,6 +135,35 @@ job_run(struct job_instance *inst)
 			strdup(strerror(err)));
 	errno = err;
 	return -1;
+}
+
+/* start_kind() for the gate, which has no one to tell of a failure. */
+static void
+start_admitted(struct job_instance *inst)
+{
+	(void)start_kind(inst);
+}
+
+int
+job_run(struct job_instance *inst)
+{
+	int err;
+
+	if (inst->def->max_concurrent == 0 && !inst->def->coalesce)
+		return start_kind(inst);
+	if (job_gate_run(inst, start_admitted) == 0)
+		return 0;
+	err = errno;
+	future_complete(inst->future, FUTURE_FAILED, NULL,
+			strdup(strerror(err)));
+	errno = err;
+	return -1;
+}
+
+const struct job_instance *
+job_joined(const struct job_instance *inst)
+{
+	return atomic_load_explicit(&inst->gate.joined, memory_order_acquire);
 }
 
 struct job_instance *
@@ -141,6 +181,9 @@ job_unref(struct job_instance *inst)
 	if (atomic_fetch_sub_explicit(&inst->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	future_unref(inst->future);
+	job_unref(atomic_load_explicit(&inst->gate.joined,
+				       memory_order_relaxed));
+	free(inst->gate.key);
 	json_decref(inst->params);
 	config_unref(inst->cfg);
 	free(inst);
@@ -157,6 +200,8 @@ job_cancel(struct job_instance *inst)
 {
 	atomic_store(&inst->cancel_requested, true);
 	if (future_cancel(inst->future))
+		return true;
+	if (job_gate_cancel_joined(inst))
 		return true;
 	if (inst->def->kind->cancel != NULL)
 		return inst->def->kind->cancel(inst, inst->env);

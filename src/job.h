@@ -13,6 +13,7 @@
 #ifndef TASKPOOLD_JOB_H
 #define TASKPOOLD_JOB_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include "pool.h"
 #include "timer.h"
 
+struct job_gate;
 struct job_instance;
 struct registry;
 
@@ -55,6 +57,13 @@ struct job_env {
 	 * kinds_close() (kinds/kinds.h).  Only the kind's file looks inside.
 	 */
 	void *kind_state[JOB_KINDS_MAX];
+	/*
+	 * Gates of the jobs with max_concurrent or coalesce, by name, made
+	 * at first use and kept for the daemon's life (job_gate.h).  The
+	 * lock guards the list.
+	 */
+	pthread_mutex_t gates_lock;
+	struct job_gate *gates;
 };
 
 struct job_instance {
@@ -78,6 +87,24 @@ struct job_instance {
 	 */
 	atomic_bool cancel_requested;
 
+	/*
+	 * Owned by job_gate.c, for jobs with max_concurrent or coalesce:
+	 * its gate, its place there (guarded by the gate's lock), its
+	 * coalescing key, and the twin it joined (a reference, set once).
+	 */
+	struct {
+		struct job_gate *gate;
+		void (*start)(struct job_instance *inst);
+		int state;
+		struct job_instance *prev, *next;	/* queue */
+		struct job_instance *twin_prev, *twin_next;
+		bool twin_listed;
+		char *key;
+		struct future_waiter waiter;
+		_Atomic(struct job_instance *) joined;
+		struct future_waiter join_waiter;
+	} gate;
+
 	/* For the kind (sleep: its timer entry holds a reference). */
 	struct timer_entry timer;
 
@@ -94,12 +121,20 @@ struct job_instance {
 };
 
 /*
- * Prepares env; logs jobs by default.  instance (copied) prefixes every id
+ * Prepares env; logs jobs by default; job_env_clear() frees what it made
+ * since, once no instance is live.  instance (copied) prefixes every id
  * for the daemon's whole life: ids must not change owner on reload.
  * This function can't fail.
  */
 void job_env_init(struct job_env *env, const char *instance,
 		  struct timer *timer, struct pool *pool);
+void job_env_clear(struct job_env *env);
+
+/*
+ * The instance that inst joined instead of running its own (coalesce),
+ * borrowed while inst is held, or NULL.
+ */
+const struct job_instance *job_joined(const struct job_instance *inst);
 
 /*
  * Creates an instance of def (which must belong to cfg), not started yet:
@@ -112,8 +147,11 @@ struct job_instance *job_new(struct job_env *env, struct config *cfg,
 
 /*
  * Hands the instance to its kind, which completes the future later (or
- * now).  Returns 0, or -1 with errno (EAGAIN: the kind has no room now);
- * the future is then completed FAILED with the reason.
+ * now).  A job with max_concurrent waits QUEUED in its gate while the
+ * limit is reached; one with coalesce joins a live instance of the same
+ * parameters instead (job_gate.h).  Returns 0, or -1 with errno (EAGAIN:
+ * the kind has no room now); the future is then completed FAILED with
+ * the reason.
  */
 int job_run(struct job_instance *inst);
 

@@ -466,7 +466,7 @@ def test_wrong_method_is_405_with_allow():
                                     ("PUT", "/first", "GET"),
                                     ("GET", "/none", "POST"),
                                     ("POST", "/healthz", "GET, HEAD"),
-                                    ("POST", "/jobs/some-id", "GET, HEAD")):
+                                    ("POST", "/jobs/some-id", "GET, HEAD, DELETE")):
             status, headers, body, _ = d.request(method, path, body=b"")
             what = "%s %s" % (method, path)
             check_problem(status, headers, body, 405, what,
