@@ -19,8 +19,6 @@
 #include "config.h"
 #include "params.h"
 
-#define PARAMS_INPUT_MAX 256	/* values in one request */
-
 void
 param_decl_clear(struct param_decl *d)
 {
@@ -400,8 +398,8 @@ take_input(const struct route *route, const struct param_input *in,
 			return -1;
 	}
 	if (!declared)
-		return add_error(errs, p->name, p->name_len, "no job of this "
-				 "route declares it");
+		return add_error(errs, p->name, p->name_len, "is not declared "
+				 "by any job of this route");
 	return 0;
 }
 

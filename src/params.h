@@ -46,6 +46,7 @@ struct param_decl {
 #define PARAM_NAME_MAX 64		/* chars of a parameter's name */
 #define PARAM_PER_JOB_MAX 32		/* declarations in one [job] */
 #define PARAM_STRING_MAX_LIMIT 65536	/* the largest `max=` */
+#define PARAMS_INPUT_MAX 256		/* values in one request */
 
 struct job_def;
 struct route;
@@ -94,7 +95,9 @@ int param_value_check(const struct param_decl *d,
  * with out[i] a new object of route->jobs[i]'s values (every declared
  * parameter present); 1 with *errors a new array of {"param", "reason"},
  * one per refused parameter in the order found (a name no job declares,
- * a name given twice, a bad value, a missing required one) and out[]
+ * a name given twice, a bad value, a missing required one, the value past
+ * PARAMS_INPUT_MAX when there are more (nothing else is looked at then;
+ * give at most one more than that), and out[]
  * untouched; or -1 when out of memory.  Names in *errors are made printable
  * UTF-8 ('?' for the rest) and cut at PARAM_NAME_MAX bytes.
  */
