@@ -450,14 +450,14 @@ params_resolve(const struct route *route, const struct param_input *in,
 			      in[PARAMS_INPUT_MAX].name_len, "is past the "
 			      "256 values a request may hold"))
 			goto done;
-		nin = 0;
+	} else {
+		for (i = 0; i < nin; i++)
+			if (take_input(route, in, i, vals, errs))
+				goto done;
+		for (i = 0; i < route->njobs; i++)
+			if (fill_defaults(route->jobs[i], vals[i], errs))
+				goto done;
 	}
-	for (i = 0; i < nin; i++)
-		if (take_input(route, in, i, vals, errs))
-			goto done;
-	for (i = 0; i < route->njobs; i++)
-		if (fill_defaults(route->jobs[i], vals[i], errs))
-			goto done;
 	if (json_array_size(errs) > 0) {
 		*errors = errs;
 		errs = NULL;
