@@ -294,15 +294,21 @@ shown_name(const char *s, size_t n)
 	return json_stringn(buf, k);
 }
 
-/* Appends {"param", "reason"} to errs: 0 or -1 (ENOMEM). */
+/*
+ * Appends {"param", "reason"} to *errs, made at the first error (a
+ * request without one allocates none): 0 or -1 (ENOMEM).
+ */
 static int
-add_error(json_t *errs, const char *name, size_t n, const char *reason)
+add_error(json_t **errs, const char *name, size_t n, const char *reason)
 {
-	json_t *e = json_object();
+	json_t *e;
 
+	if (*errs == NULL && (*errs = json_array()) == NULL)
+		return -1;
+	e = json_object();
 	if (e == NULL || json_object_set_new(e, "param", shown_name(name, n)) ||
 	    json_object_set_new(e, "reason", json_string(reason)) ||
-	    json_array_append_new(errs, e)) {
+	    json_array_append_new(*errs, e)) {
 		json_decref(e);
 		return -1;
 	}
@@ -365,7 +371,7 @@ first_of_name(const struct param_input *in, size_t i)
 /* One input: into each declaring job's object, or an error.  0 or -1. */
 static int
 take_input(const struct route *route, const struct param_input *in,
-	   size_t i, json_t **vals, json_t *errs)
+	   size_t i, json_t **vals, json_t **errs)
 {
 	const struct param_input *p = &in[i];
 	size_t j = first_of_name(in, i), k;
@@ -405,7 +411,7 @@ take_input(const struct route *route, const struct param_input *in,
 
 /* The defaults of job k, or an error for each required one.  0 or -1. */
 static int
-fill_defaults(const struct job_def *def, json_t *vals, json_t *errs)
+fill_defaults(const struct job_def *def, json_t *vals, json_t **errs)
 {
 	size_t i;
 
@@ -414,7 +420,7 @@ fill_defaults(const struct job_def *def, json_t *vals, json_t *errs)
 		json_t *v;
 
 		if (json_object_get(vals, d->name) != NULL ||
-		    has_error(errs, d->name))
+		    has_error(*errs, d->name))
 			continue;
 		if (d->default_value == NULL) {
 			if (add_error(errs, d->name, strlen(d->name),
@@ -435,30 +441,28 @@ params_resolve(const struct route *route, const struct param_input *in,
 	       size_t nin, json_t **out, json_t **errors)
 {
 	json_t *vals[CONFIG_ROUTE_JOBS_MAX] = { NULL };
-	json_t *errs = json_array();
+	json_t *errs = NULL;
 	size_t i;
 	int rc = -1;
 
 	for (i = 0; i < route->njobs; i++)
 		if ((vals[i] = json_object()) == NULL)
 			goto done;
-	if (errs == NULL)
-		goto done;
 	if (nin > PARAMS_INPUT_MAX) {
 		/* Each is checked against the others: bound the work. */
-		if (add_error(errs, in[PARAMS_INPUT_MAX].name,
+		if (add_error(&errs, in[PARAMS_INPUT_MAX].name,
 			      in[PARAMS_INPUT_MAX].name_len, "is past the "
 			      "256 values a request may hold"))
 			goto done;
 	} else {
 		for (i = 0; i < nin; i++)
-			if (take_input(route, in, i, vals, errs))
+			if (take_input(route, in, i, vals, &errs))
 				goto done;
 		for (i = 0; i < route->njobs; i++)
-			if (fill_defaults(route->jobs[i], vals[i], errs))
+			if (fill_defaults(route->jobs[i], vals[i], &errs))
 				goto done;
 	}
-	if (json_array_size(errs) > 0) {
+	if (errs != NULL) {
 		*errors = errs;
 		errs = NULL;
 		rc = 1;
