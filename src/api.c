@@ -21,9 +21,11 @@
 #include <time.h>
 
 #include "api.h"
+#include "api_params.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "params.h"
 #include "run.h"
 
 struct call {
@@ -191,7 +193,9 @@ job_record(struct job_instance *inst)
 	if (job_joined(inst) != NULL)
 		record = object_set_stolen(record, "joined",
 					   json_string(job_joined(inst)->id));
-	return record;
+	/* The values it ran with; a secret's shown as "***". */
+	return object_set_stolen(record, "params",
+				 params_redacted(inst->def, inst->params));
 }
 
 /* ---- calls ----------------------------------------------------------------------- */
@@ -459,12 +463,13 @@ call_new(struct daemon *d, struct server_request *req, struct config *cfg,
 }
 
 /*
- * Creates, registers and starts one instance per job of the route.
- * Returns 0, or answers 503 (cancelling what started) and returns -1.
+ * Creates, registers and starts one instance per job of the route, each
+ * with its params[i] (stolen, all of them whatever happens).  Returns 0,
+ * or answers 503 (cancelling what started) and returns -1.
  */
 static int
 start_jobs(struct call *c, struct server_request *req,
-	   struct future **futures)
+	   struct future **futures, json_t **params)
 {
 	const struct route *route = c->route;
 	struct daemon *d = c->daemon;
@@ -473,8 +478,9 @@ start_jobs(struct call *c, struct server_request *req,
 
 	for (i = 0; i < route->njobs && why == NULL; i++) {
 		struct job_instance *inst = job_new(&d->env, c->cfg,
-						    route->jobs[i], NULL);
+						    route->jobs[i], params[i]);
 
+		params[i] = NULL;	/* job_new() took it */
 		if (inst == NULL || registry_add(d->registry, inst) != 0) {
 			/* ESHUTDOWN: the registry is closed for the stop. */
 			why = inst != NULL && errno == ESHUTDOWN ?
@@ -490,6 +496,8 @@ start_jobs(struct call *c, struct server_request *req,
 	}
 	if (why == NULL)
 		return 0;
+	for (i = 0; i < route->njobs; i++)
+		json_decref(params[i]);	/* those not handed to a job */
 	cancel_jobs(c, c->njobs);
 	server_add_header(req, "Retry-After", "1");
 	respond_problem(req, 503, why);
@@ -532,11 +540,19 @@ start_route(struct daemon *d, struct server_request *req,
 	    struct config *cfg, const struct route *route)
 {
 	struct future *futures[CONFIG_ROUTE_JOBS_MAX];
-	struct call *c = call_new(d, req, cfg, route);
+	json_t *params[CONFIG_ROUTE_JOBS_MAX];
+	struct call *c;
+	size_t i;
 
-	if (c == NULL)
+	/* Before anything starts: a refused parameter starts no job. */
+	if (api_params_read(req, route, params) != 0)
+		return SERVER_DONE;
+	if ((c = call_new(d, req, cfg, route)) == NULL) {
+		for (i = 0; i < route->njobs; i++)
+			json_decref(params[i]);
 		return respond_problem(req, 503, "out of memory");
-	if (start_jobs(c, req, futures) != 0) {
+	}
+	if (start_jobs(c, req, futures, params) != 0) {
 		call_unref(c);
 		return SERVER_DONE;
 	}

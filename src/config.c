@@ -99,15 +99,64 @@ config_find_job(const struct config *c, const char *name)
 	return NULL;
 }
 
+/*
+ * Whether a templated route path takes path: the same number of segments,
+ * each equal, or a non-empty one where the template has `{name}`.
+ */
+static bool
+route_takes(const char *tmpl, const char *path)
+{
+	size_t nt, np;
+
+	while (*tmpl == '/' && *path == '/') {
+		tmpl++, path++;
+		nt = strcspn(tmpl, "/");
+		np = strcspn(path, "/");
+		if (*tmpl == '{' ? np == 0 : nt != np || memcmp(tmpl, path, np))
+			return false;
+		tmpl += nt, path += np;
+	}
+	return *tmpl == '\0' && *path == '\0';
+}
+
+/*
+ * Of two templates that take the same path, whether a is the more
+ * specific: at the first segment where one has a literal and the other a
+ * `{name}`, the literal wins.
+ */
+static bool
+route_more_specific(const char *a, const char *b)
+{
+	while (*a == '/' && *b == '/') {
+		a++, b++;
+		if ((*a == '{') != (*b == '{'))
+			return *b == '{';
+		a += strcspn(a, "/");
+		b += strcspn(b, "/");
+	}
+	return false;
+}
+
 const struct route *
 config_find_route(const struct config *c, const char *path)
 {
+	const struct route *best = NULL;
 	size_t i;
 
+	/* A literal route wins over any template that takes its path. */
 	for (i = 0; i < c->nroutes; i++)
-		if (!strcmp(c->routes[i].path, path))
+		if (strchr(c->routes[i].path, '{') == NULL &&
+		    !strcmp(c->routes[i].path, path))
 			return &c->routes[i];
-	return NULL;
+	for (i = 0; i < c->nroutes; i++) {
+		const char *t = c->routes[i].path;
+
+		if (strchr(t, '{') == NULL || !route_takes(t, path))
+			continue;
+		if (best == NULL || route_more_specific(t, best->path))
+			best = &c->routes[i];
+	}
+	return best;
 }
 
 const struct param_decl *

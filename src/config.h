@@ -102,7 +102,12 @@ struct config *config_load(const char *path, struct config_error *err);
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 
-/* Lookups; the results are borrowed from c.  NULL when absent. */
+/*
+ * Lookups; the results are borrowed from c.  NULL when absent.
+ * config_find_route() takes a request's path: a route whose path is equal,
+ * else the most specific route with `{name}` segments that takes it (at
+ * the first segment where two differ, a literal beats a `{name}`).
+ */
 const struct job_def *config_find_job(const struct config *c,
 				      const char *name);
 const struct route *config_find_route(const struct config *c,

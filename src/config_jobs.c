@@ -15,12 +15,16 @@
 
 #include "config_private.h"
 #include "kinds/kinds.h"
+#include "params.h"
 
-/* Route paths: "/" or "/seg/seg", segments of [A-Za-z0-9_.~-]. */
+/*
+ * Route paths: "/" or "/seg/seg", segments of [A-Za-z0-9_.~-], or a whole
+ * segment "{name}" naming a parameter (params.h's names).
+ */
 static bool
 valid_route_path(const char *s)
 {
-	size_t n = strlen(s), i;
+	size_t n = strlen(s), i, close;
 
 	if (n == 0 || n > CONFIG_PATH_MAX || s[0] != '/')
 		return false;
@@ -29,10 +33,41 @@ valid_route_path(const char *s)
 	for (i = 1; i < n; i++) {
 		if (s[i] == '/' && s[i - 1] == '/')
 			return false;
+		if (s[i] == '{' && s[i - 1] == '/') {
+			close = strcspn(s + i, "}/");
+			if (s[i + close] != '}' ||
+			    (s[i + close + 1] != '/' && s[i + close + 1]) ||
+			    !param_name_valid(s + i + 1, close - 1))
+				return false;
+			i += close;
+			continue;
+		}
 		if (!isalnum((unsigned char)s[i]) && !strchr("/_.~-", s[i]))
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Whether two route paths take the same requests: the same segments, a
+ * `{name}` (whatever its name) where the other has one.
+ */
+static bool
+same_route_shape(const char *a, const char *b)
+{
+	size_t na, nb;
+
+	while (*a == '/' && *b == '/') {
+		a++, b++;
+		na = strcspn(a, "/");
+		nb = strcspn(b, "/");
+		if (*a == '{' && *b == '{')
+			;
+		else if (na != nb || memcmp(a, b, na) || *a == '{' || *b == '{')
+			return false;
+		a += na, b += nb;
+	}
+	return *a == *b;
 }
 
 /* Paths the daemon serves itself; a route may not take them. */
@@ -90,8 +125,9 @@ begin_route_section(struct parser *p, const char *path)
 
 	if (!valid_route_path(path)) {
 		parser_error(p, p->line, "bad route path '%s' (an absolute "
-			     "path of A-Z a-z 0-9 / _ . ~ -, at most %d "
-			     "characters)", path, CONFIG_PATH_MAX);
+			     "path of segments of A-Z a-z 0-9 _ . ~ - or "
+			     "{name}, at most %d characters)", path,
+			     CONFIG_PATH_MAX);
 		return -1;
 	}
 	if (reserved_route_path(path)) {
@@ -103,6 +139,13 @@ begin_route_section(struct parser *p, const char *path)
 		if (!strcmp(p->cfg->routes[i].path, path)) {
 			parser_error(p, p->line, "route '%s' is already "
 				     "defined at line %d", path,
+				     p->cfg->routes[i].line);
+			return -1;
+		}
+		if (same_route_shape(p->cfg->routes[i].path, path)) {
+			parser_error(p, p->line, "route '%s' takes the same "
+				     "paths as '%s' at line %d", path,
+				     p->cfg->routes[i].path,
 				     p->cfg->routes[i].line);
 			return -1;
 		}
@@ -272,16 +315,17 @@ apply_job_key(struct parser *p, struct job_def *def, const struct raw_kv *kv)
 		if (config_parse_uint(kv->value, 0, 100000,
 				      &def->max_concurrent)) {
 			parser_error(p, kv->line, "bad value '%s' for "
-				     "max_concurrent (expected 0 to 100000; "
-				     "0: no limit)", kv->value);
+				     "max_concurrent (expected 0 to 100000)",
+				     kv->value);
 			return -1;
 		}
 		return 0;
 	}
 	if (!strcmp(kv->key, "coalesce")) {
 		if (config_parse_bool(kv->value, &def->coalesce)) {
-			parser_error(p, kv->line, "bad value '%s' for coalesce "
-				     "(expected yes or no)", kv->value);
+			parser_error(p, kv->line, "bad value '%s' for "
+				     "coalesce (expected yes or no)",
+				     kv->value);
 			return -1;
 		}
 		return 0;
@@ -299,6 +343,12 @@ apply_job_key(struct parser *p, struct job_def *def, const struct raw_kv *kv)
 	return 0;
 }
 
+static bool
+is_param_key(const char *key)
+{
+	return !strncmp(key, "param.", 6);
+}
+
 static int
 finish_job(struct parser *p, struct job_def *def, const struct raw_job *raw)
 {
@@ -307,13 +357,63 @@ finish_job(struct parser *p, struct job_def *def, const struct raw_job *raw)
 
 	if (find_job_kind(p, def, raw))
 		return -1;
+	/* Declarations first: a kind's keys and check refer to them. */
+	for (i = 0; i < raw->nkvs; i++)
+		if (is_param_key(raw->kvs[i].key) &&
+		    config_params_key(p, def, &raw->kvs[i]))
+			return -1;
 	for (i = 0; i < raw->nkvs; i++)
 		if (strcmp(raw->kvs[i].key, "kind") &&
+		    !is_param_key(raw->kvs[i].key) &&
 		    apply_job_key(p, def, &raw->kvs[i]))
 			return -1;
 	if (def->kind->check(def, why, sizeof(why))) {
 		parser_error(p, def->line, "job '%s': %s", def->name, why);
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Each `{name}` of r's path: once in it, declared by at least one of its
+ * jobs, and not secret in any (the path is in log lines).  0 or -1.
+ */
+static int
+check_route_params(struct parser *p, const struct route *r)
+{
+	struct param_input seg[CONFIG_PATH_MAX / 2];
+	size_t n = params_from_path(r, r->path, seg, CONFIG_PATH_MAX / 2);
+	size_t i, j, k;
+	char name[PARAM_NAME_MAX + 1];
+
+	for (i = 0; i < n; i++) {
+		const struct param_decl *d = NULL, *any = NULL;
+
+		snprintf(name, sizeof(name), "%.*s", (int)seg[i].name_len,
+			 seg[i].name);
+		for (j = 0; j < i; j++)
+			if (seg[j].name_len == seg[i].name_len &&
+			    !memcmp(seg[j].name, name, seg[i].name_len))
+				break;
+		if (j < i) {
+			parser_error(p, r->line, "route '%s' has {%s} twice",
+				     r->path, name);
+			return -1;
+		}
+		for (k = 0; k < r->njobs; k++) {
+			if ((d = config_job_param(r->jobs[k], name)) == NULL)
+				continue;
+			any = d;
+			if (d->secret)
+				break;
+		}
+		if (any == NULL || (d != NULL && d->secret)) {
+			parser_error(p, r->line, any == NULL ? "route '%s': "
+				     "no job of the route declares {%s}" :
+				     "route '%s': {%s} is a secret parameter, "
+				     "and paths are logged", r->path, name);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -352,7 +452,7 @@ finish_route(struct parser *p, struct route *r, char *jobs, int line)
 			     r->path);
 		return -1;
 	}
-	return 0;
+	return check_route_params(p, r);
 }
 
 /*

@@ -10,6 +10,8 @@
  *   config_parser.c    the state of one load: its first error (file:line),
  *                      the growing arrays, the reasons a key is refused
  *   config_sections.c  [server], [pool], [registry] and [log]
+ *   config_params.c    `param.NAME = ...` keys of a [job]: its declared
+ *                      parameters
  *   config_jobs.c      [job NAME] and [route PATH], given meaning once the
  *                      whole file is read (a job's kind, a route's jobs)
  *   config_reader.c    config_load(): the line reader fed to inih, and
@@ -145,6 +147,17 @@ int config_sections_key(struct parser *p, const char *key, const char *value);
 
 /* Once the file is read, the defaults that depend on it: 0 or -1. */
 int config_sections_finish(struct parser *p);
+
+/* ---- config_params.c ------------------------------------------------------- */
+
+/*
+ * A `param.NAME = TYPE OPTIONS` key of def's section (kv->key starts with
+ * "param."): appends its declaration to def->params.  0, or -1 with the
+ * error at kv->line.  What it appended before failing is freed with the
+ * config.
+ */
+int config_params_key(struct parser *p, struct job_def *def,
+		      const struct raw_kv *kv);
 
 /* ---- config_jobs.c --------------------------------------------------------- */
 

@@ -131,6 +131,20 @@ const char *server_request_header(struct server_request *req,
 				  const char *name);
 
 /*
+ * The arguments of the request's query string, in order, as
+ * libmicrohttpd decoded them ('+' and %XX): fn is called once per argument,
+ * a repeated key once per occurrence, with value NULL for a key without
+ * '=' (as in "?verbose").  Lengths are given because a decoded %00 puts a
+ * NUL inside a key or value.  fn returns 0 to go on, non-zero to stop.
+ * Only during the handler call; key and value are borrowed for fn's call.
+ * Returns the number of arguments fn was called for.
+ */
+typedef int (*server_query_fn)(void *arg, const char *key, size_t key_len,
+			       const char *value, size_t value_len);
+size_t server_request_query(struct server_request *req, server_query_fn fn,
+			    void *arg);
+
+/*
  * Adds a response header (copied).  Call before server_respond().
  * Returns 0, or -1 when out of memory or past the header limit.
  */

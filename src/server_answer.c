@@ -103,6 +103,36 @@ server_request_header(struct server_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+struct query_walk {
+	server_query_fn fn;
+	void *arg;
+	size_t n;
+};
+
+/* MHD_KeyValueIteratorN: one query argument to the caller's fn. */
+static enum MHD_Result
+query_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+	       size_t key_size, const char *value, size_t value_size)
+{
+	struct query_walk *w = cls;
+
+	(void)kind;
+	w->n++;
+	return w->fn(w->arg, key, key_size, value, value_size) ? MHD_NO :
+	       MHD_YES;
+}
+
+size_t
+server_request_query(struct server_request *req, server_query_fn fn,
+		     void *arg)
+{
+	struct query_walk w = { fn, arg, 0 };
+
+	MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND,
+				    query_argument, &w);
+	return w.n;
+}
+
 int
 server_add_header(struct server_request *req, const char *name,
 		  const char *value)

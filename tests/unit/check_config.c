@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "kinds/kinds.h"
+#include "params.h"
 #include "kinds/sleep.h"
 
 #ifndef TEST_SRCDIR
@@ -1133,6 +1134,8 @@ END_TEST
 
 static const char *const bad_route_paths[] = {
 	"tasks", "/a//b", "/a/", "/a b", "/a?x=1", "/a%20b", "//",
+	"/g/{}", "/g/{a-b}", "/g/x{a}", "/g/{a}x", "/g/{a", "/g/a}",
+	"/g/{a}}", "/g/{a/b}", "/{",
 };
 
 START_TEST(test_bad_route_path_is_refused_at_its_header)
@@ -1754,6 +1757,271 @@ END_TEST
 
 #define NELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- declared parameters (params.h) ---------------------------------------- */
+
+/* Job j of kind sleep with one more line: the declaration, at line 3. */
+static void
+load_decl_refused(const char *decl, struct config_error *err)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "[job j]\nkind = sleep\n%s\n", decl);
+	load_refused(text, err);
+}
+
+static const struct { const char *decl, *reason; } bad_decls[] = {
+	{ "param.x = float", "param.x: unknown type 'float' (expected "
+	  "string, int, enum or bool)" },
+	{ "param.x = String", "param.x: unknown type 'String'" },
+	{ "param.x = enum", "param.x: an enum needs its choices" },
+	{ "param.x = enum a||b", "param.x: empty enum choice" },
+	{ "param.x = enum a|", "param.x: empty enum choice" },
+	{ "param.x = enum a|b|a", "param.x: enum choice 'a' is listed twice" },
+	{ "param.x = string max=0", "param.x: bad max= (expected 1 to 65536 "
+	  "bytes)" },
+	{ "param.x = string max=65537", "param.x: bad max= (expected 1 to "
+	  "65536 bytes)" },
+	{ "param.x = string max=ten", "param.x: bad max=" },
+	{ "param.x = int max=1.5", "param.x: bad max= (expected a 64-bit "
+	  "decimal integer)" },
+	{ "param.x = int max=9223372036854775808", "param.x: bad max=" },
+	{ "param.x = int min=", "param.x: bad min=" },
+	{ "param.x = int min=5 max=1", "param.x: min= 5 is above max= 1" },
+	{ "param.x = bool max=3", "param.x: max= is for strings and ints "
+	  "only" },
+	{ "param.x = enum a|b max=3", "param.x: max= is for strings and ints "
+	  "only" },
+	{ "param.x = int pattern=[0-9]+", "param.x: pattern= is for strings "
+	  "only" },
+	{ "param.x = string pattern=", "param.x: empty pattern" },
+	{ "param.x = string pattern=a(b", "param.x: bad pattern: " },
+	{ "param.x = string pattern=[z-a]", "param.x: bad pattern: " },
+	{ "param.x = string min=1", "param.x: unknown option 'min=1'" },
+	{ "param.x = string frob", "param.x: unknown option 'frob'" },
+	{ "param.x = string secret secret", "param.x: option 'secret' is "
+	  "given twice" },
+	{ "param.x = int max=1 max=2", "param.x: option 'max' is given "
+	  "twice" },
+	{ "param.x = int default=1 default=2", "param.x: option 'default' "
+	  "is given twice" },
+	{ "param.x = int max=5 default=6", "param.x: bad default: it must be "
+	  "an integer from -9223372036854775808 to 5" },
+	{ "param.x = int default=one", "param.x: bad default: it must be a "
+	  "decimal integer" },
+	{ "param.x = string max=2 default=abc", "param.x: bad default: it is "
+	  "longer than 2 bytes" },
+	{ "param.x = string default=-rf", "param.x: bad default: it may not "
+	  "start with '-'" },
+	{ "param.x = string default=ABC pattern=[a-z]+", "param.x: bad "
+	  "default: it does not match the pattern [a-z]+" },
+	{ "param.x = enum a|b default=c", "param.x: bad default: it must be "
+	  "one of a, b" },
+	{ "param.x = bool default=maybe", "param.x: bad default: it must be "
+	  "true, false, 1, 0, yes or no" },
+	{ "param.x = string default=\"a b", "param.x: default= has no "
+	  "closing '\"'" },
+	{ "param.bad-name = int", "bad parameter name 'bad-name' (use 1 to "
+	  "64 of A-Z a-z 0-9 _)" },
+	{ "param. = int", "bad parameter name ''" },
+	{ "param.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  " = int", "bad parameter name" },
+	{ "max_concurrent = 100001", "bad value '100001' for max_concurrent "
+	  "(expected 0 to 100000)" },
+	{ "max_concurrent = -1", "bad value '-1' for max_concurrent" },
+	{ "coalesce = maybe", "bad value 'maybe' for coalesce (expected yes "
+	  "or no)" },
+};
+
+START_TEST(test_bad_declaration_is_refused_at_its_line)
+{
+	struct config_error err;
+
+	load_decl_refused(bad_decls[_i].decl, &err);
+	ck_assert_int_eq(err.line, 3);
+	ck_assert_reason(err, bad_decls[_i].reason);
+}
+END_TEST
+
+START_TEST(test_33rd_declaration_is_refused_at_its_line)
+{
+	struct config_error err;
+	char text[2048];
+	size_t n = 0;
+	int i;
+
+	n += (size_t)snprintf(text, sizeof(text), "[job j]\nkind = sleep\n");
+	for (i = 0; i < 33; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "param.p%d = bool\n", i);
+	load_refused(text, &err);
+	ck_assert_int_eq(err.line, 35);
+	ck_assert_reason(err, "job 'j' declares more than 32 parameters");
+}
+END_TEST
+
+START_TEST(test_issue_example_declarations_are_read_with_their_options)
+{
+	struct config *c = load_ok(
+		"[job greet]\nkind = sleep\n"
+		"param.name = string max=32 pattern=[A-Za-z ]+\n"
+		"param.times = int min=1 max=5 default=1\n"
+		"param.mode = enum fast|slow default=fast\n"
+		"param.verbose = bool default=false\n"
+		"param.token = string secret\n");
+	const struct job_def *j = config_find_job(c, "greet");
+	const struct param_decl *d;
+
+	ck_assert_uint_eq(j->nparams, 5);
+	d = config_job_param(j, "name");
+	ck_assert_int_eq(d->type, PARAM_STRING);
+	ck_assert_uint_eq(d->max_len, 32);
+	ck_assert_str_eq(d->pattern_text, "[A-Za-z ]+");
+	ck_assert_ptr_null(d->default_value);
+	ck_assert(!d->secret);
+	d = config_job_param(j, "times");
+	ck_assert_int_eq(d->type, PARAM_INT);
+	ck_assert_int_eq(d->min, 1);
+	ck_assert_int_eq(d->max, 5);
+	ck_assert_int_eq(json_integer_value(d->default_value), 1);
+	d = config_job_param(j, "mode");
+	ck_assert_int_eq(d->type, PARAM_ENUM);
+	ck_assert_uint_eq(d->nchoices, 2);
+	ck_assert_str_eq(d->choices[0], "fast");
+	ck_assert_str_eq(d->choices[1], "slow");
+	ck_assert_str_eq(json_string_value(d->default_value), "fast");
+	d = config_job_param(j, "verbose");
+	ck_assert_int_eq(d->type, PARAM_BOOL);
+	ck_assert(json_is_false(d->default_value));
+	d = config_job_param(j, "token");
+	ck_assert(d->secret);
+	ck_assert_uint_eq(d->max_len, PARAM_STRING_MAX_DEFAULT);
+	ck_assert_ptr_null(d->default_value);
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_pattern_runs_to_the_end_of_the_line)
+{
+	struct config *c = load_ok("[job j]\nkind = sleep\n"
+				   "param.s = string pattern=a b  secret\n");
+	const struct param_decl *d = config_job_param(
+		config_find_job(c, "j"), "s");
+
+	ck_assert_str_eq(d->pattern_text, "a b  secret");
+	ck_assert(!d->secret);
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_quoted_default_may_hold_blanks)
+{
+	struct config *c = load_ok("[job j]\nkind = sleep\n"
+				   "param.s = string default=\"Hello, world\" "
+				   "max=12\n");
+	const struct param_decl *d = config_job_param(
+		config_find_job(c, "j"), "s");
+
+	ck_assert_str_eq(json_string_value(d->default_value), "Hello, world");
+	ck_assert_uint_eq(d->max_len, 12);
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_max_concurrent_and_coalesce_are_read_with_defaults)
+{
+	struct config *c = load_ok("[job a]\nkind = sleep\n"
+				   "[job b]\nkind = sleep\nmax_concurrent = 2\n"
+				   "coalesce = yes\n"
+				   "[job z]\nkind = sleep\nmax_concurrent = 0\n");
+
+	ck_assert_uint_eq(config_find_job(c, "a")->max_concurrent, 0);
+	ck_assert(!config_find_job(c, "a")->coalesce);
+	ck_assert_uint_eq(config_find_job(c, "b")->max_concurrent, 2);
+	ck_assert(config_find_job(c, "b")->coalesce);
+	ck_assert_uint_eq(config_find_job(c, "z")->max_concurrent, 0);
+	config_unref(c);
+}
+END_TEST
+
+static const struct { const char *text, *reason; int line; } bad_templates[] = {
+	{ "[job a]\nkind = sleep\n[route /g/{n}]\njobs = a\n",
+	  "route '/g/{n}': no job of the route declares {n}", 3 },
+	{ "[job a]\nkind = sleep\nparam.n = string secret\n"
+	  "[route /g/{n}]\njobs = a\n",
+	  "route '/g/{n}': {n} is a secret parameter, and paths are logged",
+	  4 },
+	{ "[job a]\nkind = sleep\nparam.n = string\n"
+	  "[job b]\nkind = sleep\nparam.n = string secret\n"
+	  "[route /g/{n}]\njobs = a b\n",
+	  "{n} is a secret parameter", 7 },
+	{ "[job a]\nkind = sleep\nparam.n = string\n"
+	  "[route /g/{n}/{n}]\njobs = a\n",
+	  "route '/g/{n}/{n}' has {n} twice", 4 },
+	{ "[job a]\nkind = sleep\nparam.n = string\nparam.m = string\n"
+	  "[route /g/{n}]\njobs = a\n[route /g/{m}]\njobs = a\n",
+	  "route '/g/{m}' takes the same paths as '/g/{n}' at line 5", 7 },
+};
+
+START_TEST(test_bad_path_template_is_refused_at_its_header)
+{
+	struct config_error err;
+
+	load_refused(bad_templates[_i].text, &err);
+	ck_assert_int_eq(err.line, bad_templates[_i].line);
+	ck_assert_reason(err, bad_templates[_i].reason);
+}
+END_TEST
+
+START_TEST(test_template_declared_by_one_job_of_the_route_is_enough)
+{
+	struct config *c = load_ok("[job a]\nkind = sleep\nparam.n = int\n"
+				   "[job b]\nkind = sleep\n"
+				   "[route /g/{n}]\njobs = a b\n");
+
+	ck_assert_ptr_nonnull(config_find_route(c, "/g/12"));
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_literal_route_wins_over_a_template)
+{
+	struct config *c = load_ok(
+		"[job a]\nkind = sleep\nparam.x = string\nparam.y = string\n"
+		"[route /a/{x}/c]\njobs = a\n[route /a/b/{y}]\njobs = a\n"
+		"[route /a/b/c]\njobs = a\n[route /{x}/b/c]\njobs = a\n");
+
+	ck_assert_str_eq(config_find_route(c, "/a/b/c")->path, "/a/b/c");
+	ck_assert_str_eq(config_find_route(c, "/a/z/c")->path, "/a/{x}/c");
+	ck_assert_str_eq(config_find_route(c, "/a/b/z")->path, "/a/b/{y}");
+	ck_assert_str_eq(config_find_route(c, "/z/b/c")->path, "/{x}/b/c");
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_template_takes_one_non_empty_segment)
+{
+	struct config *c = load_ok("[job a]\nkind = sleep\nparam.x = string\n"
+				   "[route /g/{x}]\njobs = a\n");
+
+	ck_assert_ptr_nonnull(config_find_route(c, "/g/x.y-z"));
+	ck_assert_ptr_null(config_find_route(c, "/g/"));
+	ck_assert_ptr_null(config_find_route(c, "/g"));
+	ck_assert_ptr_null(config_find_route(c, "/g/a/b"));
+	ck_assert_ptr_null(config_find_route(c, "/h/a"));
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_declarations_come_before_other_keys_whatever_their_order)
+{
+	struct config *c = load_ok("[job a]\ntimeout = 2s\nkind = sleep\n"
+				   "param.x = int default=3\n");
+
+	ck_assert_uint_eq(config_find_job(c, "a")->nparams, 1);
+	config_unref(c);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1876,6 +2144,22 @@ config_suite(void)
 			    0, NELEMS(refused_listens));
 	tcase_add_test(tc, test_parse_uint_accepts_the_bounds_and_refuses_beyond);
 	tcase_add_test(tc, test_parse_bool_takes_yes_true_on_and_no_false_off);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("params");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_bad_declaration_is_refused_at_its_line,
+			    0, NELEMS(bad_decls));
+	tcase_add_test(tc, test_33rd_declaration_is_refused_at_its_line);
+	tcase_add_test(tc, test_issue_example_declarations_are_read_with_their_options);
+	tcase_add_test(tc, test_pattern_runs_to_the_end_of_the_line);
+	tcase_add_test(tc, test_quoted_default_may_hold_blanks);
+	tcase_add_test(tc, test_max_concurrent_and_coalesce_are_read_with_defaults);
+	tcase_add_loop_test(tc, test_bad_path_template_is_refused_at_its_header,
+			    0, NELEMS(bad_templates));
+	tcase_add_test(tc, test_template_declared_by_one_job_of_the_route_is_enough);
+	tcase_add_test(tc, test_literal_route_wins_over_a_template);
+	tcase_add_test(tc, test_template_takes_one_non_empty_segment);
+	tcase_add_test(tc, test_declarations_come_before_other_keys_whatever_their_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
