@@ -44,6 +44,23 @@ mark_done(struct exec_run *r, struct exec_run **done)
 	*done = r;
 }
 
+/*
+ * Takes a run's fd out of the epoll set, then closes it.  close() alone
+ * would not: the set holds the open file, not the number, and another
+ * thread's posix_spawn() may hold a copy of it in its child for a moment
+ * (until the child's closefrom), during which the stale watch would still
+ * report events for a run already freed.
+ */
+static void
+unwatch(struct exec_state *st, struct exec_run *r, int which)
+{
+	if (r->fds[which] < 0)
+		return;
+	(void)epoll_ctl(st->epfd, EPOLL_CTL_DEL, r->fds[which], NULL);
+	close(r->fds[which]);
+	r->fds[which] = -1;
+}
+
 static bool
 run_over(const struct exec_run *r)
 {
@@ -81,8 +98,7 @@ reap(struct exec_state *st, struct exec_run *r, bool block)
 		return false;
 	r->code = si.si_code;
 	r->status = si.si_status;
-	close(r->fds[EXEC_PIDFD]);
-	r->fds[EXEC_PIDFD] = -1;
+	unwatch(st, r, EXEC_PIDFD);
 	r->drain_until = timer_now_ns() + EXEC_DRAIN_NS;
 	return true;
 }
@@ -140,7 +156,7 @@ keep_err(struct exec_run *r, const char *buf, size_t n)
 
 /* Reads a pipe until it would block (a bounded number of times). */
 static void
-read_pipe(struct exec_run *r, int which, char *buf)
+read_pipe(struct exec_state *st, struct exec_run *r, int which, char *buf)
 {
 	ssize_t n;
 	int i;
@@ -152,8 +168,7 @@ read_pipe(struct exec_run *r, int which, char *buf)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			close(r->fds[which]);	/* leaves the epoll set */
-			r->fds[which] = -1;
+			unwatch(st, r, which);
 			return;
 		}
 		if (which == EXEC_STDOUT)
@@ -174,7 +189,7 @@ on_event(struct exec_state *st, struct exec_watch *w, char *buf,
 	if (w->which == EXEC_PIDFD)
 		reap(st, r, false);
 	else
-		read_pipe(r, w->which, buf);
+		read_pipe(st, r, w->which, buf);
 	if (run_over(r))
 		mark_done(r, done);
 }
@@ -212,10 +227,8 @@ watch_fresh(struct exec_state *st, struct exec_run *fresh,
 		r->ending = FUTURE_FAILED;
 		pthread_mutex_unlock(&st->lock);
 		reap(st, r, true);
-		for (i = 1; i < 3; i++) {
-			close(r->fds[i]);
-			r->fds[i] = -1;
-		}
+		for (i = 1; i < 3; i++)
+			unwatch(st, r, i);
 		mark_done(r, done);
 	}
 }
@@ -260,8 +273,7 @@ end_run(struct exec_state *st, struct exec_run *r)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		if (r->fds[i] >= 0)
-			close(r->fds[i]);
+		unwatch(st, r, i);
 	pthread_mutex_lock(&st->lock);
 	if (r->prev != NULL)
 		r->prev->next = r->next;
