@@ -1,0 +1,353 @@
+"""taskpoold system test: kind exec runs real programs.
+
+Each test runs small scripts (tests/system/exec/) or system programs behind
+a route and checks what comes back: the result, the failure, the time out,
+and what the child got (stdin, environment, descriptors).  The daemon must
+leave nothing behind: no zombie, no descriptor, no process of a cancelled
+job.  Parameters are not passed here (the argv of a parameter's value is
+checked by tests/unit/check_exec).
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taskpoold_test import (Daemon, check, check_between, check_eq,  # noqa: E402
+                            srcdir, run_tests)
+
+EXEC = os.path.join(srcdir(), "tests", "system", "exec")
+
+
+def config(body, server=""):
+    return "[server]\ninstance = exectest\n" + server + \
+        body.replace("@EXEC@", EXEC)
+
+
+def get(d, path, timeout=60.0):
+    status, headers, body, elapsed = d.request("GET", path, timeout=timeout)
+    return status, json.loads(body), elapsed
+
+
+def only_job(answer):
+    check_eq(len(answer["jobs"]), 1, "jobs in the problem")
+    return answer["jobs"][0]
+
+
+def children_of(pid):
+    """Pids of pid's children, from every thread's children list."""
+    kids = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+            kids += f.read().split()
+    return kids
+
+
+def fd_count(pid):
+    """The daemon's descriptors but sockets: the pipes and pidfds an exec
+    job could leak (connections come and go with the test's clients)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
+                    "socket:"):
+                n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_gone(pid, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not os.path.exists("/proc/%d" % pid):
+            return True
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().split(") ")[1].startswith("Z"):
+                return True	# a zombie of the test's own making
+        time.sleep(0.02)
+    return False
+
+
+def read_pid(path, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+            if text:
+                return int(text)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("no pid in %s" % path)
+
+
+def test_stdout_is_the_result_without_its_last_newline():
+    with Daemon(config("""
+[job hello]
+kind = exec
+command = /usr/bin/printf "hello %s\\n\\n" "big world"
+[route /hello]
+jobs = hello
+""")) as d:
+        status, answer, _ = get(d, "/hello")
+        check_eq((status, answer), (200, {"results": ["hello big world\n"]}),
+                 "answer")
+
+
+def test_output_json_is_parsed():
+    with Daemon(config("""
+[job js]
+kind = exec
+output = json
+command = /usr/bin/printf "{\\"a\\": [1, 2], \\"b\\": \\"x y\\"}\\n"
+[route /js]
+jobs = js
+""")) as d:
+        status, answer, _ = get(d, "/js")
+        check_eq((status, answer),
+                 (200, {"results": [{"a": [1, 2], "b": "x y"}]}), "answer")
+
+
+def test_output_json_that_is_not_json_fails():
+    with Daemon(config("""
+[job js]
+kind = exec
+output = json
+command = /usr/bin/printf "not json"
+[route /js]
+jobs = js
+""")) as d:
+        status, answer, _ = get(d, "/js")
+        check_eq(status, 502, "status")
+        job = only_job(answer)
+        check_eq(job["state"], "failed", "state")
+        check(job["error"].startswith("output is not JSON: "),
+              "error: %r" % job["error"])
+
+
+def test_exit_status_fails_with_the_tail_of_stderr():
+    with Daemon(config("""
+[job fail]
+kind = exec
+command = @EXEC@/fail.sh
+[route /fail]
+jobs = fail
+""")) as d:
+        status, answer, _ = get(d, "/fail")
+        check_eq(status, 502, "status")
+        check_eq(only_job(answer)["error"],
+                 "exit status 3: first line of stderr\nsomething broke",
+                 "error")
+
+
+def test_killed_by_a_signal_names_it():
+    with Daemon(config("""
+[job kill]
+kind = exec
+command = @EXEC@/killself.sh
+[route /kill]
+jobs = kill
+""")) as d:
+        status, answer, _ = get(d, "/kill")
+        check_eq((status, only_job(answer)["state"],
+                  only_job(answer)["error"]),
+                 (502, "failed", "killed by SIGKILL"), "answer")
+
+
+def test_a_child_ignoring_sigterm_is_killed_after_kill_grace():
+    with Daemon(config("""
+[job stubborn]
+kind = exec
+command = @EXEC@/ignore_term.sh
+env.PIDFILE = @DIR@/pid
+timeout = 1s
+kill_grace = 1s
+[route /stubborn]
+jobs = stubborn
+timeout = 1m
+""".replace("@DIR@", "/tmp/exec-test-%d" % os.getpid()))) as d:
+        os.makedirs("/tmp/exec-test-%d" % os.getpid(), exist_ok=True)
+        try:
+            status, answer, elapsed = get(d, "/stubborn")
+        finally:
+            pidfile = "/tmp/exec-test-%d/pid" % os.getpid()
+            pid = read_pid(pidfile)
+            os.unlink(pidfile)
+            os.rmdir(os.path.dirname(pidfile))
+        check_eq(status, 504, "status")
+        job = only_job(answer)
+        check_eq((job["state"], job["error"]),
+                 ("timed_out", "timed out after 1 s (killed by SIGKILL)"),
+                 "record")
+        check_between(elapsed, 1.9, 4.0, "timeout + kill_grace")
+        check(wait_gone(pid, 5.0), "process %d is still there" % pid)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+def test_100_mib_of_output_is_cut_at_max_output_and_read_to_the_end():
+    with Daemon(config("""
+[job flood]
+kind = exec
+command = @EXEC@/flood.sh
+max_output = 1M
+timeout = 1m
+[route /flood]
+jobs = flood
+timeout = 1m
+""")) as d:
+        before = rss_kib(d.proc.pid)
+        status, _, body, _ = d.request("GET", "/flood", timeout=60.0)
+        check_eq(status, 200, "status")
+        result = json.loads(body)["results"][0]
+        check_eq(len(result), 1 << 20, "result length")
+        check_eq(result[:34], "0123456789abcdef\n" * 2, "start")
+        grown = rss_kib(d.proc.pid) - before
+        check(grown < 40 * 1024, "the daemon grew by %d KiB" % grown)
+        _, _, m = d.wait_for_log(r"job flood done in \S+ s \(id ([^)]+)\)")
+        status, rec, _ = get(d, "/jobs/" + m.group(1))
+        check_eq((status, rec["state"], rec.get("truncated"),
+                  len(rec["result"])),
+                 (200, "succeeded", True, 1 << 20), "record")
+
+
+def test_stdin_is_dev_null():
+    with Daemon(config("""
+[job stdin]
+kind = exec
+command = /usr/bin/readlink /proc/self/fd/0
+[route /stdin]
+jobs = stdin
+""")) as d:
+        check_eq(get(d, "/stdin")[:2], (200, {"results": ["/dev/null"]}),
+                 "answer")
+
+
+def test_the_environment_is_only_the_allow_list():
+    os.environ["NOTIFY_SOCKET"] = "/run/not-for-children"
+    os.environ["EXEC_TEST_SECRET"] = "leaked"
+    try:
+        d = Daemon(config("""
+[job env]
+kind = exec
+command = /usr/bin/env
+env.FOO = bar baz
+env.LANG = C.UTF-8
+[route /env]
+jobs = env
+"""))
+        with d:
+            status, answer, _ = get(d, "/env")
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+        del os.environ["EXEC_TEST_SECRET"]
+    check_eq(status, 200, "status")
+    check_eq(sorted(answer["results"][0].split("\n")),
+             ["FOO=bar baz", "LANG=C.UTF-8"], "environment")
+
+
+def test_the_child_has_only_descriptors_0_1_2():
+    with Daemon(config("""
+[job fds]
+kind = exec
+command = /bin/sh -c "ls /proc/$$/fd"
+[route /fds]
+jobs = fds
+""")) as d:
+        check_eq(get(d, "/fds")[:2], (200, {"results": ["0\n1\n2"]}),
+                 "answer")
+
+
+def test_200_concurrent_jobs_leave_no_zombie_and_no_descriptor():
+    with Daemon(config("""
+[pool]
+workers = 2
+[job nap]
+kind = exec
+command = /bin/sleep 0.2
+""" + "\n".join(
+            "[route /n%d]\njobs = nap nap nap nap nap nap nap nap nap nap\n"
+            % i for i in range(20)))) as d:
+        fds = fd_count(d.proc.pid)	# no connection open yet
+        answers = []
+
+        def call(i):
+            answers.append(get(d, "/n%d" % i)[:2])
+        threads = [threading.Thread(target=call, args=(i,))
+                   for i in range(20)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - start
+        check_eq(len(answers), 20, "answers")
+        for status, answer in answers:
+            check_eq((status, answer), (200, {"results": [""] * 10}),
+                     "answer")
+        check(elapsed < 10.0, "200 jobs of 0.2 s took %.1f s" % elapsed)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+        # The server closes each connection a moment after its client.
+        deadline = time.monotonic() + 5.0
+        while fd_count(d.proc.pid) != fds and time.monotonic() < deadline:
+            time.sleep(0.02)
+        check_eq(fd_count(d.proc.pid), fds, "descriptors of the daemon")
+
+
+def test_stopping_the_daemon_cancels_a_running_job_and_ends_its_process():
+    pidfile = "/tmp/exec-stop-%d.pid" % os.getpid()
+    with Daemon(config("""
+[job long]
+kind = exec
+command = @EXEC@/pid_sleep.sh
+env.PIDFILE = %s
+[route /long]
+jobs = long
+wait = none
+""" % pidfile, server="drain_timeout = 0s\n")) as d:
+        status, _, _, _ = d.request("GET", "/long")
+        check_eq(status, 202, "status")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        d.stop()
+        check(d.wait_for_log(r"job long cancelled after") is not None,
+              "cancel logged")
+        check(wait_gone(pid, 5.0), "process %d outlived the daemon" % pid)
+
+
+def test_a_client_hanging_up_cancels_the_job_and_ends_its_process():
+    pidfile = "/tmp/exec-gone-%d.pid" % os.getpid()
+    with Daemon(config("""
+[job long]
+kind = exec
+command = @EXEC@/pid_sleep.sh
+env.PIDFILE = %s
+[route /long]
+jobs = long
+timeout = 1m
+on_disconnect = cancel
+""" % pidfile)) as d:
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        s.close()
+        d.wait_for_log(r"job long cancelled after")
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+if __name__ == "__main__":
+    run_tests(globals())
