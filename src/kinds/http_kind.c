@@ -185,7 +185,7 @@ parse_number_key(struct http_def *hd, const char *key, const char *value,
 bad:
 	snprintf(why, whylen, "bad value '%s' for %s (expected %s)", value, key,
 		 !strcmp(key, "retries") ? "0 to 10" :
-		 !strcmp(key, "max_response") ? "a size from 1 to 1G, e.g. 1M" :
+		 !strcmp(key, "max_response") ? "a size from 1 to 1024M, e.g. 1M" :
 		 "yes or no");
 	return -1;
 }
