@@ -13,6 +13,7 @@
 
 extern const struct job_kind job_kind_sleep;
 extern const struct job_kind job_kind_exec;
+extern const struct job_kind job_kind_http;
 
 /*
  * The kind registered under name, borrowed (static), or NULL; and
