@@ -12,6 +12,7 @@
 /* Every kind the daemon knows: one line per kind. */
 static const struct job_kind *const job_kinds[] = {
 	&job_kind_sleep,
+	&job_kind_plugin,
 };
 
 #define NKINDS (sizeof(job_kinds) / sizeof(job_kinds[0]))

@@ -12,6 +12,7 @@
 #include "kinds/kind.h"
 
 extern const struct job_kind job_kind_sleep;
+extern const struct job_kind job_kind_plugin;
 
 /*
  * The kind registered under name, borrowed (static), or NULL; and
