@@ -9,9 +9,10 @@
  * when no request and no instance holds it any more: an instance holds its
  * config, and a submission to the pool holds its instance until its
  * release function ran, so no job of it runs then.  dlopen() of a path
- * already open returns the object already loaded: a library changed at
- * the same path is only read again once every config that opened it is
- * gone (the new config's dlopen() runs before the old config goes).
+ * already open returns the object already loaded, and a reload's new
+ * config opens its libraries while the old one still holds them: a
+ * library replaced at the same path is not read again by a reload, only
+ * by a restart (or under a new path); the man pages say so.
  *
  * One instance is one struct plugin_run, which the pool's submission
  * carries.  Three threads may end an instance, and the first completion
