@@ -432,6 +432,8 @@ plugin_cancel(struct job_instance *inst, struct job_env *env)
 	struct future *f = NULL;
 	bool dropped;
 
+	if (st == NULL)
+		return false;	/* never opened: nothing was started */
 	pthread_mutex_lock(&st->lock);
 	if ((run = plugin_run_find(st, inst)) != NULL && run->queued != NULL)
 		f = future_ref(run->queued);
