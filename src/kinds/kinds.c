@@ -14,6 +14,7 @@ static const struct job_kind *const job_kinds[] = {
 	&job_kind_sleep,
 	&job_kind_exec,
 	&job_kind_http,
+	&job_kind_plugin,
 };
 
 #define NKINDS (sizeof(job_kinds) / sizeof(job_kinds[0]))

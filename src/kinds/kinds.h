@@ -14,6 +14,7 @@
 extern const struct job_kind job_kind_sleep;
 extern const struct job_kind job_kind_exec;
 extern const struct job_kind job_kind_http;
+extern const struct job_kind job_kind_plugin;
 
 /*
  * The kind registered under name, borrowed (static), or NULL; and

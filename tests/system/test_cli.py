@@ -122,7 +122,7 @@ BAD_CONFIGS = [
     ("[server]\nthreads = 2\nthreads = 3\n", 3,
      "key 'threads' is set twice in this section"),
     ("[job j]\nkind = teleport\n", 2,
-     "unknown job kind 'teleport' (known: sleep, http)"),
+     "unknown job kind 'teleport' (known: sleep, exec, http, plugin)"),
     ("[job j]\nkind = sleep\n\n[route /healthz]\njobs = j\n", 4,
      "route path '/healthz' is reserved for the daemon's own API"),
     ("[job j]\nkind = sleep\n[route /r]\nwait = sometimes\njobs = j\n", 4,

@@ -1057,7 +1057,7 @@ START_TEST(test_unknown_kind_is_refused_at_the_kind_line)
 	load_refused("[job a]\nresult = x\nkind = shell\nduration = 1s\n",
 		     &err);
 	ck_assert_int_eq(err.line, 3);
-	ck_assert_reason(err, "unknown job kind 'shell' (known: sleep, exec, http)");
+	ck_assert_reason(err, "unknown job kind 'shell' (known: sleep, exec, http, plugin)");
 }
 END_TEST
 

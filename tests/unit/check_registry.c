@@ -273,9 +273,10 @@ END_TEST
 
 START_TEST(test_kind_names_come_from_the_table)
 {
-	ck_assert_str_eq(job_kind_names(), "sleep, http");
+	ck_assert_str_eq(job_kind_names(), "sleep, exec, http, plugin");
 	ck_assert_ptr_eq(job_kind_find("sleep"), &job_kind_sleep);
-	ck_assert_ptr_null(job_kind_find("exec"));
+	ck_assert_ptr_eq(job_kind_find("plugin"), &job_kind_plugin);
+	ck_assert_ptr_null(job_kind_find("teleport"));
 }
 END_TEST
 
