@@ -122,8 +122,14 @@ def srcdir():
         os.path.abspath(__file__)), "..", ".."))
 
 
+def builddir():
+    return os.environ.get("TASKPOOLD_BUILDDIR") or srcdir()
+
+
 def shipped_config_path():
-    return os.path.join(srcdir(), "etc", "taskpoold.conf")
+    """The shipped config as the build made it from etc/taskpoold.conf.in
+    (its plugin job names the build tree's example plugins)."""
+    return os.path.join(builddir(), "etc", "taskpoold.conf")
 
 
 def raise_nofile_limit():
