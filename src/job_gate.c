@@ -79,7 +79,11 @@ twin_remove(struct job_gate *g, struct job_instance *inst)
 /*
  * Starts queued instances while the limit allows, one thread per gate at
  * a time: an instance that completes as it starts comes back through
- * on_gate_done(), which only counts it, and this loop goes on.
+ * on_gate_done(), which only counts it, and this loop goes on.  Each is
+ * handed over with a reference of the loop's own: a kind's start may rely
+ * on its caller's (kind.h), and the waiter's is no such thing, since a
+ * cancel that lands once the lock is released completes the still QUEUED
+ * future and its waiter drops that reference at once.
  */
 static void
 gate_pump(struct job_gate *g, void (*start)(struct job_instance *))
@@ -97,8 +101,10 @@ gate_pump(struct job_gate *g, void (*start)(struct job_instance *))
 		queue_remove(g, next);
 		next->gate.state = GATE_ADMITTED;
 		g->running++;
+		job_ref(next);
 		pthread_mutex_unlock(&g->lock);
 		start(next);
+		job_unref(next);
 		pthread_mutex_lock(&g->lock);
 	}
 	g->pumping = false;
