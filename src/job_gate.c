@@ -190,14 +190,21 @@ join_twin(struct job_instance *inst, struct job_instance *twin)
 		       inst);
 }
 
-/* A live twin of inst by its key, as a new reference, or NULL. */
+/*
+ * A live twin of inst by its key, as a new reference, or NULL.  One whose
+ * cancel was asked for is not joined: it is on its way out (an exec child
+ * in its kill_grace, an http transfer until its thread's next turn, a
+ * plugin until it polls) and will end CANCELLED, which would become the
+ * outcome of a request that nobody cancelled.  A cancel that comes after
+ * the join still ends the joiners with it.
+ */
 static struct job_instance *
 find_twin(struct job_gate *g, const char *key)
 {
 	struct job_instance *t;
 
 	for (t = g->twins; t != NULL; t = t->gate.twin_next)
-		if (!strcmp(t->gate.key, key))
+		if (!strcmp(t->gate.key, key) && !job_cancel_requested(t))
 			return job_ref(t);
 	return NULL;
 }
