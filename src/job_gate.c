@@ -79,7 +79,11 @@ twin_remove(struct job_gate *g, struct job_instance *inst)
 /*
  * Starts queued instances while the limit allows, one thread per gate at
  * a time: an instance that completes as it starts comes back through
- * on_gate_done(), which only counts it, and this loop goes on.
+ * on_gate_done(), which only counts it, and this loop goes on.  Each is
+ * handed over with a reference of the loop's own: a kind's start may rely
+ * on its caller's (kind.h), and the waiter's is no such thing, since a
+ * cancel that lands once the lock is released completes the still QUEUED
+ * future and its waiter drops that reference at once.
  */
 static void
 gate_pump(struct job_gate *g, void (*start)(struct job_instance *))
@@ -97,8 +101,10 @@ gate_pump(struct job_gate *g, void (*start)(struct job_instance *))
 		queue_remove(g, next);
 		next->gate.state = GATE_ADMITTED;
 		g->running++;
+		job_ref(next);
 		pthread_mutex_unlock(&g->lock);
 		start(next);
+		job_unref(next);
 		pthread_mutex_lock(&g->lock);
 	}
 	g->pumping = false;
@@ -184,14 +190,21 @@ join_twin(struct job_instance *inst, struct job_instance *twin)
 		       inst);
 }
 
-/* A live twin of inst by its key, as a new reference, or NULL. */
+/*
+ * A live twin of inst by its key, as a new reference, or NULL.  One whose
+ * cancel was asked for is not joined: it is on its way out (an exec child
+ * in its kill_grace, an http transfer until its thread's next turn, a
+ * plugin until it polls) and will end CANCELLED, which would become the
+ * outcome of a request that nobody cancelled.  A cancel that comes after
+ * the join still ends the joiners with it.
+ */
 static struct job_instance *
 find_twin(struct job_gate *g, const char *key)
 {
 	struct job_instance *t;
 
 	for (t = g->twins; t != NULL; t = t->gate.twin_next)
-		if (!strcmp(t->gate.key, key))
+		if (!strcmp(t->gate.key, key) && !job_cancel_requested(t))
 			return job_ref(t);
 	return NULL;
 }

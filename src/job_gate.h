@@ -31,8 +31,10 @@ struct job_instance;
 
 /*
  * Runs inst through its job's gate: joins a live twin (coalesce) or
- * queues it and starts what the limit lets start.  `start` is how an
- * admitted instance is handed to its kind.  Returns 0, or -1 with errno
+ * queues it and starts what the limit lets start.  A twin whose cancel
+ * was asked for is not joined; one cancelled after the join ends its
+ * joiners CANCELLED too.  `start` is how an admitted instance is handed
+ * to its kind.  Returns 0, or -1 with errno
  * (ENOMEM: no gate, the caller fails the job).
  */
 int job_gate_run(struct job_instance *inst,

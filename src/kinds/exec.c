@@ -179,12 +179,20 @@ hand_over(struct exec_state *st, struct exec_run *r)
 	return job_cancel_requested(inst);
 }
 
-/* Fails inst's future with "cannot run PROGRAM: reason". */
+/*
+ * Fails inst's future with "cannot run PROGRAM: reason", unless a cancel
+ * came since future_start(): it found nothing to stop and counts on this
+ * thread to end the job CANCELLED (job.h).
+ */
 static void
 fail_start(struct job_instance *inst, const char *program, int err)
 {
 	char *msg;
 
+	if (job_cancel_requested(inst)) {
+		future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
+		return;
+	}
 	if (asprintf(&msg, "cannot run %s: %s", program, strerror(err)) < 0)
 		msg = NULL;
 	future_complete(inst->future, FUTURE_FAILED, NULL, msg);
