@@ -130,8 +130,10 @@ start_kind(struct job_instance *inst)
 
 	if (inst->def->kind->start(inst, inst->env) == 0)
 		return 0;
+	/* A cancel that came while the kind failed to start it still wins. */
 	err = errno;
-	future_complete(inst->future, FUTURE_FAILED, NULL,
+	future_complete(inst->future, job_cancel_requested(inst) ?
+			FUTURE_CANCELLED : FUTURE_FAILED, NULL,
 			strdup(strerror(err)));
 	errno = err;
 	return -1;

@@ -130,11 +130,15 @@ exec_fire(struct timer_entry *e, bool fired)
 	pthread_mutex_lock(&st->lock);
 	if (fired && (r = find_run(st, inst)) != NULL)
 		wake = stop_run(r, FUTURE_TIMED_OUT);
+	/*
+	 * The wake comes before the decrement, under the lock: once
+	 * timer_refs is 0, exec_close() may free st.
+	 */
+	if (wake)
+		exec_state_wake(st);
 	if (--st->timer_refs == 0)
 		pthread_cond_broadcast(&st->idle);
 	pthread_mutex_unlock(&st->lock);
-	if (wake)
-		exec_state_wake(st);
 	job_unref(inst);
 }
 

@@ -606,11 +606,17 @@ http_transfer_start(struct job_instance *inst, struct job_env *env)
 				strdup(why));
 		return 0;
 	}
+	/*
+	 * The wake-up under the lock: once the transfer is on the queue, a
+	 * close may take it, join the thread and free st as soon as the lock
+	 * is let go.  curl_multi_wakeup() only writes to a socket.
+	 */
 	pthread_mutex_lock(&st->lock);
 	stopping = st->stopping;
 	if (!stopping) {
 		t->next = st->incoming;
 		st->incoming = t;
+		curl_multi_wakeup(st->multi);
 	}
 	pthread_mutex_unlock(&st->lock);
 	if (stopping) {
@@ -619,7 +625,6 @@ http_transfer_start(struct job_instance *inst, struct job_env *env)
 		transfer_free(t);
 		return 0;
 	}
-	curl_multi_wakeup(st->multi);
 	/*
 	 * A cancel since future_start() found nothing queued and stopped
 	 * nothing: it left its mark, which the queue's lock orders before
@@ -644,7 +649,7 @@ http_transfer_cancel(struct job_instance *inst, struct job_env *env)
 		return false;
 	pthread_mutex_lock(&st->lock);
 	st->scan_cancels = true;
+	curl_multi_wakeup(st->multi);	/* under the lock: see start() */
 	pthread_mutex_unlock(&st->lock);
-	curl_multi_wakeup(st->multi);
 	return false;
 }
