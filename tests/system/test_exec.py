@@ -97,6 +97,52 @@ def read_pid(path, timeout=10.0):
     raise AssertionError("no pid in %s" % path)
 
 
+# ---- records ----------------------------------------------------------------
+
+def start(d, path):
+    """POSTs a wait = none route; returns its one job's id."""
+    status, _, body, _ = d.request("POST", path, body=b"")
+    check_eq(status, 202, "POST %s (body %r)" % (path, body))
+    return json.loads(body)["jobs"][0]["id"]
+
+
+def record(d, job_id):
+    return d.get_json("/jobs/" + job_id)
+
+
+def wait_state(d, job_id, states, timeout=10.0):
+    """Polls the record until its state is one of states; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = record(d, job_id)
+        if r["state"] in states:
+            return r
+        check(time.monotonic() < deadline, "job %s still %s after %.1f s"
+              % (job_id, r["state"], timeout))
+        time.sleep(0.01)
+
+
+def delete(d, job_id):
+    """DELETE /jobs/ID, asserting 202; returns the record it answers."""
+    status, _, body, _ = d.request("DELETE", "/jobs/" + job_id)
+    check_eq(status, 202, "DELETE /jobs/%s (body %r)" % (job_id, body))
+    return json.loads(body)
+
+
+def overlap(records):
+    """The most records running at one instant (from started/finished)."""
+    events = []
+    for r in records:
+        events.append((r["started"], 1))
+        events.append((r["finished"], -1))
+    events.sort(key=lambda e: (e[0], e[1]))	# an end before a start
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
 # ---- parameters into argv ---------------------------------------------------
 
 # argv.py prints its arguments as a JSON array.  `argv` takes a string
@@ -556,6 +602,135 @@ def test_wrong_int_bool_and_enum_values_are_refused():
             status, headers, body = ask_with(d, "/typed", "query", params)
             p = check_problem(status, headers, body, 400, "%r" % params)
             check(p["detail"].startswith(reason), "detail %r" % p["detail"])
+
+
+# ---- DELETE /jobs/{id}, max_concurrent, coalesce ----------------------------
+
+def pid_config(pidfile, extra=""):
+    return config("""
+[job long]
+kind = exec
+command = @EXEC@/pid_sleep.sh
+env.PIDFILE = %s
+%s
+[route /long]
+method = POST
+jobs = long
+wait = none
+""" % (pidfile, extra))
+
+
+def test_delete_ends_a_running_program_with_sigterm():
+    pidfile = "/tmp/exec-delete-%d.pid" % os.getpid()
+    with Daemon(pid_config(pidfile)) as d:
+        job_id = start(d, "/long")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        t0 = time.monotonic()
+        delete(d, job_id)
+        r = wait_state(d, job_id, ("cancelled", "failed", "succeeded"))
+        check_eq((r["state"], r["result"]), ("cancelled", None), "record")
+        check_between(time.monotonic() - t0, 0.0, 1.0, "SIGTERM")
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+def test_delete_of_a_child_ignoring_sigterm_kills_it_after_kill_grace():
+    pidfile = "/tmp/exec-delete-%d.pid" % os.getpid()
+    with Daemon(pid_config(pidfile, "kill_grace = 1s\n").replace(
+            "pid_sleep.sh", "ignore_term.sh")) as d:
+        job_id = start(d, "/long")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        t0 = time.monotonic()
+        delete(d, job_id)
+        r = wait_state(d, job_id, ("cancelled", "failed", "succeeded"))
+        check_eq(r["state"], "cancelled", "record")
+        check_between(time.monotonic() - t0, 0.95, 3.0, "kill_grace 1s")
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+def test_delete_of_a_queued_program_cancels_it_before_it_starts():
+    pidfile = "/tmp/exec-delete-%d.pid" % os.getpid()
+    with Daemon(pid_config(pidfile, "max_concurrent = 1\n")) as d:
+        first, second = start(d, "/long"), start(d, "/long")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        check_eq(record(d, second)["state"], "queued", "the second")
+        r = delete(d, second)
+        check_eq((r["state"], r["started"]), ("cancelled", None),
+                 "cancelled at once, never started")
+        check_eq(record(d, first)["state"], "running", "the first")
+        check(not os.path.exists(pidfile), "the second never ran")
+        delete(d, first)
+        wait_state(d, first, ("cancelled",))
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+
+
+def test_max_concurrent_2_runs_6_programs_2_at_a_time_in_arrival_order():
+    with Daemon(config("""
+[job nap]
+kind = exec
+command = /bin/sleep 0.5
+max_concurrent = 2
+[route /nap]
+method = POST
+jobs = nap
+wait = none
+""")) as d:
+        t0 = time.monotonic()
+        ids = [start(d, "/nap") for _ in range(6)]
+        states = [record(d, i)["state"] for i in ids]
+        check_eq(states[2:], ["queued"] * 4,
+                 "the last four are listed queued (%r)" % states)
+        done = [wait_state(d, i, ("succeeded",), timeout=15) for i in ids]
+        elapsed = time.monotonic() - t0
+        check_eq(overlap(done), 2, "at most two ran at once")
+        started = [r["started"] for r in done]
+        check_eq(started, sorted(started), "started in arrival order")
+        check_between(elapsed, 1.45, 4.0, "three waves of 0.5 s")
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+COALESCE = """
+[job echo]
+kind = exec
+command = @EXEC@/slow_echo.sh {v}
+param.v = string max=16
+coalesce = yes
+[route /echo]
+method = POST
+jobs = echo
+wait = none
+"""
+
+
+def test_coalesce_joins_a_running_program_with_the_same_params():
+    with Daemon(config(COALESCE)) as d:
+        first = start(d, "/echo?v=a")
+        second = start(d, "/echo?v=a")
+        r2 = record(d, second)
+        check_eq((r2.get("joined"), r2["params"]), (first, {"v": "a"}),
+                 "the second names the first")
+        check_eq(len(children_of(d.proc.pid)), 1, "programs running")
+        r1 = wait_state(d, first, ("succeeded",))
+        r2 = wait_state(d, second, ("succeeded",))
+        check_eq((r1["result"], r2["result"]), ("a", "a"), "one result")
+
+
+def test_coalesce_runs_a_program_per_distinct_params():
+    with Daemon(config(COALESCE)) as d:
+        first = start(d, "/echo?v=a")
+        other = start(d, "/echo?v=b")
+        r = record(d, other)
+        check("joined" not in r, "other params join nothing: %r" % r)
+        check_eq(r["state"], "running", "it runs on its own")
+        check_eq(len(children_of(d.proc.pid)), 2, "programs running")
+        check_eq(wait_state(d, first, ("succeeded",))["result"], "a",
+                 "the first's result")
+        check_eq(wait_state(d, other, ("succeeded",))["result"], "b",
+                 "the other's result")
 
 
 if __name__ == "__main__":
