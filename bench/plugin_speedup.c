@@ -2,16 +2,15 @@
  * plugin_speedup.c - the speed-up of count_primes from 1 worker to more:
  * JOBS instances of the example plugin (n = N) started at once through the
  * plugin kind on a real pool of WORKERS threads; prints the wall time from
- * the first start to the last completion.  No HTTP: parameters over HTTP
- * come with issue 7's params work, and the kind and the pool are what is
- * measured here.
+ * the first start to the last completion.  No HTTP: the kind and the pool
+ * are what is measured here (docs/benchmarks.md has the same over HTTP).
  *
  * usage: plugin_speedup CONFIG WORKERS JOBS N
  * where CONFIG has a [job count_primes] of kind plugin.  Build it in a
  * configured tree (docs/benchmarks.md, "count_primes across cores"):
  *   gcc -std=c11 -D_GNU_SOURCE -O2 -Isrc -Iinclude bench/plugin_speedup.c \
  *       src/libtaskpoold.a $(pkg-config --libs jansson libmicrohttpd inih \
- *       libsystemd) -pthread -o plugin_speedup
+ *       libsystemd libcurl) -pthread -o plugin_speedup
  */
 #include <semaphore.h>
 #include <stdio.h>

@@ -14,6 +14,14 @@
 #include "server_framing.h"
 #include "server_private.h"
 
+/*
+ * The con_cls of a request whose path holds an encoded NUL (%00), until
+ * its first call: libmicrohttpd decodes the path into a C string, which
+ * would end at the NUL, and "/greet/a%00b" would run as "/greet/a".  Only
+ * its address matters.
+ */
+static char nul_in_path;
+
 /* MHD_get_connection_values() callback: one header into the framing. */
 static enum MHD_Result
 add_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -148,13 +156,15 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 	      void **con_cls)
 {
 	struct server_request *req = request_new(t, conn, url, method);
-	const char *why = NULL;
-	unsigned status;
+	const char *why = "the path holds an encoded NUL (%00)";
+	unsigned status = 400;
 
 	if (req == NULL)
 		return MHD_NO;
+	if (*con_cls != &nul_in_path)
+		status = check_framing(t->server, conn, method, version,
+				       &why);
 	*con_cls = req;
-	status = check_framing(t->server, conn, method, version, &why);
 	if (status == 0)
 		return MHD_YES;
 	/* Queued before the body: MHD then skips reading it. */
@@ -173,7 +183,7 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 	struct server *s = t->server;
 	struct server_request *req = *con_cls;
 
-	if (req == NULL)
+	if (req == NULL || *con_cls == &nul_in_path)
 		return begin_request(t, conn, url, method, version, con_cls);
 	if (*upload_data_size != 0) {
 		if (server_body_append(&req->body, upload_data,
@@ -203,8 +213,10 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 
 	(void)conn;
 	(void)toe;
-	if (req == NULL)
+	if (req == NULL || *con_cls == &nul_in_path) {
+		*con_cls = NULL;
 		return;
+	}
 	*con_cls = NULL;
 	server_thread_unwatch(req);
 	/* Never resumed, or resumed for nothing: release their args. */
@@ -212,6 +224,27 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	server_answer_run_gone(req, false);
 	unlist_request(t->server, req);
 	server_request_unref(req);
+}
+
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK: sees the request target before it is
+ * decoded.  Returns &nul_in_path when its path (before any '?') holds
+ * "%00", so that begin_request() refuses it; NULL otherwise.
+ */
+void *
+server_intake_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	size_t n = strcspn(uri, "?");
+	const char *p = uri;
+
+	(void)cls;
+	(void)conn;
+	while ((p = memchr(p, '%', n - (size_t)(p - uri))) != NULL) {
+		if (n - (size_t)(p - uri) >= 3 && p[1] == '0' && p[2] == '0')
+			return &nul_in_path;
+		p++;
+	}
+	return NULL;
 }
 
 void

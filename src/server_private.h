@@ -157,6 +157,8 @@ void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 				void **con_cls,
 				enum MHD_RequestTerminationCode toe);
 void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
+void *server_intake_on_uri(void *cls, const char *uri,
+			   struct MHD_Connection *conn);
 
 /* server_answer.c */
 enum MHD_Result server_answer_queue(struct server_request *req);

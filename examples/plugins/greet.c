@@ -5,7 +5,7 @@
  *	kind = plugin
  *	library = /usr/local/lib/taskpoold/greet.so
  *	function = greet
- *	param.name = string max=32 pattern=[A-Za-z ]+ default=world
+ *	param.name = string max=32 default=world pattern=[A-Za-z ]+
  *
  * Without a `name` parameter it greets the world.
  */

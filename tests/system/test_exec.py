@@ -4,8 +4,10 @@ Each test runs small scripts (tests/system/exec/) or system programs behind
 a route and checks what comes back: the result, the failure, the time out,
 and what the child got (stdin, environment, descriptors).  The daemon must
 leave nothing behind: no zombie, no descriptor, no process of a cancelled
-job.  Parameters are not passed here (the argv of a parameter's value is
-checked by tests/unit/check_exec).
+job.  Parameters go in over HTTP (query string, JSON body, path segment)
+and each value, injection attempts included, must reach the program as
+exactly one literal argument (argv.py prints what it got) or be refused
+with a 400.
 """
 
 import json
@@ -14,10 +16,11 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, check, check_between, check_eq,  # noqa: E402
-                            srcdir, run_tests)
+                            check_problem, srcdir, run_tests)
 
 EXEC = os.path.join(srcdir(), "tests", "system", "exec")
 
@@ -92,6 +95,144 @@ def read_pid(path, timeout=10.0):
             pass
         time.sleep(0.02)
     raise AssertionError("no pid in %s" % path)
+
+
+# ---- records ----------------------------------------------------------------
+
+def start(d, path):
+    """POSTs a wait = none route; returns its one job's id."""
+    status, _, body, _ = d.request("POST", path, body=b"")
+    check_eq(status, 202, "POST %s (body %r)" % (path, body))
+    return json.loads(body)["jobs"][0]["id"]
+
+
+def record(d, job_id):
+    return d.get_json("/jobs/" + job_id)
+
+
+def wait_state(d, job_id, states, timeout=10.0):
+    """Polls the record until its state is one of states; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = record(d, job_id)
+        if r["state"] in states:
+            return r
+        check(time.monotonic() < deadline, "job %s still %s after %.1f s"
+              % (job_id, r["state"], timeout))
+        time.sleep(0.01)
+
+
+def delete(d, job_id):
+    """DELETE /jobs/ID, asserting 202; returns the record it answers."""
+    status, _, body, _ = d.request("DELETE", "/jobs/" + job_id)
+    check_eq(status, 202, "DELETE /jobs/%s (body %r)" % (job_id, body))
+    return json.loads(body)
+
+
+def overlap(records):
+    """The most records running at one instant (from started/finished)."""
+    events = []
+    for r in records:
+        events.append((r["started"], 1))
+        events.append((r["finished"], -1))
+    events.sort(key=lambda e: (e[0], e[1]))	# an end before a start
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+# ---- parameters into argv ---------------------------------------------------
+
+# argv.py prints its arguments as a JSON array.  `argv` takes a string
+# without a pattern (so no leading '-' and no control character), both alone
+# and inside a longer argument; `loose` takes anything a pattern of .* lets
+# through; `typed` takes one value of each other type, all with defaults.
+ARGV_CONFIG = """
+[job argv]
+kind = exec
+output = json
+command = @EXEC@/argv.py {v} "x {v} y"
+param.v = string max=64
+
+[job loose]
+kind = exec
+output = json
+command = @EXEC@/argv.py {v}
+param.v = string max=64 pattern=.*
+
+[job typed]
+kind = exec
+output = json
+command = @EXEC@/argv.py {n} {flag} {mode}
+param.n = int min=-5 max=100 default=7
+param.flag = bool default=false
+param.mode = enum fast|slow default=fast
+
+[route /argv]
+jobs = argv
+[route /argv/{v}]
+jobs = argv
+[route /argv-json]
+method = POST
+jobs = argv
+
+[route /loose]
+jobs = loose
+[route /loose/{v}]
+jobs = loose
+[route /loose-json]
+method = POST
+jobs = loose
+
+[route /typed]
+jobs = typed
+[route /typed-json]
+method = POST
+jobs = typed
+"""
+
+# What an attacker would try on a shell, and what a careless splitter or
+# globber would mangle.  Each must arrive as itself, in one argument.
+INJECTIONS = ["; rm -rf /", "$(id)", "`id`", "a b", '"quotes"', "'single'",
+              "*", "~", "~root", "%00", "a;b|c&d>e<f", "$HOME", "\\", "{v}",
+              "caf\u00e9", "x" * 64]
+
+SOURCES = ("query", "json", "path")
+
+
+def ask_with(d, route, source, params):
+    """GET ROUTE?k=v, POST ROUTE-json {k: v} or GET ROUTE/v (one value):
+    (status, headers, body)."""
+    if source == "query":
+        path = route + "?" + urllib.parse.urlencode(params,
+                                                    quote_via=urllib.parse.quote)
+        status, headers, body, _ = d.request("GET", path)
+    elif source == "json":
+        status, headers, body, _ = d.request(
+            "POST", route + "-json", body=json.dumps(params),
+            headers={"Content-Type": "application/json"})
+    else:
+        (value,) = params.values()
+        path = route + "/" + urllib.parse.quote(value, safe="")
+        status, headers, body, _ = d.request("GET", path)
+    return status, headers, body
+
+
+def argv_of(d, route, source, value):
+    """The argv (after argv[0]) that the job got for v = value."""
+    status, _, body = ask_with(d, route, source, {"v": value})
+    check_eq(status, 200, "%s of %r via %s: status (body %r)"
+             % (route, value, source, body))
+    return json.loads(body)["results"][0]
+
+
+def refused_400(d, route, source, value, reason):
+    status, headers, body = ask_with(d, route, source, {"v": value})
+    check_problem(status, headers, body, 400, "%s of %r via %s"
+                  % (route, value, source),
+                  detail="parameter 'v' %s" % reason)
 
 
 def test_stdout_is_the_result_without_its_last_newline():
@@ -347,6 +488,249 @@ on_disconnect = cancel
         d.wait_for_log(r"job long cancelled after")
         check(wait_gone(pid, 5.0), "process %d still runs" % pid)
         check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+# ---- parameters into argv ---------------------------------------------------
+
+def test_query_values_reach_the_program_as_one_literal_argument():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for value in INJECTIONS + [""]:
+            check_eq(argv_of(d, "/argv", "query", value),
+                     [value, "x %s y" % value], "argv for %r" % value)
+
+
+def test_json_values_reach_the_program_as_one_literal_argument():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for value in INJECTIONS + [""]:
+            check_eq(argv_of(d, "/argv", "json", value),
+                     [value, "x %s y" % value], "argv for %r" % value)
+
+
+def test_path_values_reach_the_program_as_one_literal_argument():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for value in INJECTIONS:
+            if "/" in value:
+                continue	# not one segment: see the test below
+            check_eq(argv_of(d, "/argv", "path", value),
+                     [value, "x %s y" % value], "argv for %r" % value)
+
+
+def test_a_leading_dash_is_refused_without_a_pattern():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for source in SOURCES:
+            for value in ("-rf", "--help", "-"):
+                refused_400(d, "/argv", source, value,
+                            "may not start with '-'")
+
+
+def test_a_leading_dash_that_a_pattern_allows_arrives_literally():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for source in SOURCES:
+            for value in ("-rf", "--help=x y", "-"):
+                check_eq(argv_of(d, "/loose", source, value), [value],
+                         "argv for %r via %s" % (value, source))
+
+
+def test_control_characters_are_refused_without_a_pattern():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for source in ("query", "json"):
+            for value in ("a\nb", "a\rb", "\t", "a\x1bb", "a\x7fb"):
+                refused_400(d, "/argv", source, value,
+                            "may not hold control characters")
+
+
+def test_a_newline_that_a_pattern_allows_arrives_literally():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for source in ("query", "json"):
+            for value in ("a\nb", "line\n; id\n", "\t-x\r\n"):
+                check_eq(argv_of(d, "/loose", source, value), [value],
+                         "argv for %r via %s" % (value, source))
+
+
+def test_a_nul_is_refused_even_where_a_pattern_allows_anything():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for route in ("/argv", "/loose"):
+            refused_400(d, route, "query", "a\x00b",
+                        "may not hold a NUL character")
+            status, headers, body = ask_with(d, route, "json",
+                                             {"v": "a\x00b"})
+            check_eq(status, 400, "%s: \\u0000 in JSON (body %r)"
+                     % (route, body))
+            # A C string of the path would end at the NUL: the job would
+            # get "a" for "a\0b".
+            for value in ("a\x00b", "\x00"):
+                status, headers, body = ask_with(d, route, "path",
+                                                 {"v": value})
+                check_problem(status, headers, body, 400,
+                              "%s/%r" % (route, value),
+                              detail="the path holds an encoded NUL (%00)")
+
+
+def test_a_slash_cannot_be_part_of_a_path_segment():
+    # The path is percent-decoded before it is matched, so %2F is a '/' and
+    # the path has one more segment: no route matches, nothing runs.
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for value in ("a/b", "; rm -rf /", "/"):
+            status, headers, body = ask_with(d, "/argv", "path",
+                                             {"v": value})
+            check_problem(status, headers, body, 404, "/argv/%r" % value)
+
+
+def test_int_bool_and_enum_values_reach_the_program_as_text():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for source in ("query", "json"):
+            for params, argv in (
+                    ({}, ["7", "false", "fast"]),
+                    ({"n": -5, "flag": True, "mode": "slow"},
+                     ["-5", "true", "slow"]),
+                    ({"n": 100, "flag": False}, ["100", "false", "fast"])):
+                if source == "query":
+                    params = {k: str(v).lower() for k, v in params.items()}
+                status, _, body = ask_with(d, "/typed", source, params)
+                check_eq((status, json.loads(body)),
+                         (200, {"results": [argv]}),
+                         "%r via %s" % (params, source))
+
+
+def test_wrong_int_bool_and_enum_values_are_refused():
+    with Daemon(config(ARGV_CONFIG)) as d:
+        for params, reason in (
+                ({"n": "101"}, "parameter 'n' "),
+                ({"n": "7; id"}, "parameter 'n' "),
+                ({"flag": "maybe"}, "parameter 'flag' "),
+                ({"mode": "fast slow"}, "parameter 'mode' ")):
+            status, headers, body = ask_with(d, "/typed", "query", params)
+            p = check_problem(status, headers, body, 400, "%r" % params)
+            check(p["detail"].startswith(reason), "detail %r" % p["detail"])
+
+
+# ---- DELETE /jobs/{id}, max_concurrent, coalesce ----------------------------
+
+def pid_config(pidfile, extra=""):
+    return config("""
+[job long]
+kind = exec
+command = @EXEC@/pid_sleep.sh
+env.PIDFILE = %s
+%s
+[route /long]
+method = POST
+jobs = long
+wait = none
+""" % (pidfile, extra))
+
+
+def test_delete_ends_a_running_program_with_sigterm():
+    pidfile = "/tmp/exec-delete-%d.pid" % os.getpid()
+    with Daemon(pid_config(pidfile)) as d:
+        job_id = start(d, "/long")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        t0 = time.monotonic()
+        delete(d, job_id)
+        r = wait_state(d, job_id, ("cancelled", "failed", "succeeded"))
+        check_eq((r["state"], r["result"]), ("cancelled", None), "record")
+        check_between(time.monotonic() - t0, 0.0, 1.0, "SIGTERM")
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+def test_delete_of_a_child_ignoring_sigterm_kills_it_after_kill_grace():
+    pidfile = "/tmp/exec-delete-%d.pid" % os.getpid()
+    with Daemon(pid_config(pidfile, "kill_grace = 1s\n").replace(
+            "pid_sleep.sh", "ignore_term.sh")) as d:
+        job_id = start(d, "/long")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        t0 = time.monotonic()
+        delete(d, job_id)
+        r = wait_state(d, job_id, ("cancelled", "failed", "succeeded"))
+        check_eq(r["state"], "cancelled", "record")
+        check_between(time.monotonic() - t0, 0.95, 3.0, "kill_grace 1s")
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+def test_delete_of_a_queued_program_cancels_it_before_it_starts():
+    pidfile = "/tmp/exec-delete-%d.pid" % os.getpid()
+    with Daemon(pid_config(pidfile, "max_concurrent = 1\n")) as d:
+        first, second = start(d, "/long"), start(d, "/long")
+        pid = read_pid(pidfile)
+        os.unlink(pidfile)
+        check_eq(record(d, second)["state"], "queued", "the second")
+        r = delete(d, second)
+        check_eq((r["state"], r["started"]), ("cancelled", None),
+                 "cancelled at once, never started")
+        check_eq(record(d, first)["state"], "running", "the first")
+        check(not os.path.exists(pidfile), "the second never ran")
+        delete(d, first)
+        wait_state(d, first, ("cancelled",))
+        check(wait_gone(pid, 5.0), "process %d still runs" % pid)
+
+
+def test_max_concurrent_2_runs_6_programs_2_at_a_time_in_arrival_order():
+    with Daemon(config("""
+[job nap]
+kind = exec
+command = /bin/sleep 0.5
+max_concurrent = 2
+[route /nap]
+method = POST
+jobs = nap
+wait = none
+""")) as d:
+        t0 = time.monotonic()
+        ids = [start(d, "/nap") for _ in range(6)]
+        states = [record(d, i)["state"] for i in ids]
+        check_eq(states[2:], ["queued"] * 4,
+                 "the last four are listed queued (%r)" % states)
+        done = [wait_state(d, i, ("succeeded",), timeout=15) for i in ids]
+        elapsed = time.monotonic() - t0
+        check_eq(overlap(done), 2, "at most two ran at once")
+        started = [r["started"] for r in done]
+        check_eq(started, sorted(started), "started in arrival order")
+        check_between(elapsed, 1.45, 4.0, "three waves of 0.5 s")
+        check_eq(children_of(d.proc.pid), [], "children of the daemon")
+
+
+COALESCE = """
+[job echo]
+kind = exec
+command = @EXEC@/slow_echo.sh {v}
+param.v = string max=16
+coalesce = yes
+[route /echo]
+method = POST
+jobs = echo
+wait = none
+"""
+
+
+def test_coalesce_joins_a_running_program_with_the_same_params():
+    with Daemon(config(COALESCE)) as d:
+        first = start(d, "/echo?v=a")
+        second = start(d, "/echo?v=a")
+        r2 = record(d, second)
+        check_eq((r2.get("joined"), r2["params"]), (first, {"v": "a"}),
+                 "the second names the first")
+        check_eq(len(children_of(d.proc.pid)), 1, "programs running")
+        r1 = wait_state(d, first, ("succeeded",))
+        r2 = wait_state(d, second, ("succeeded",))
+        check_eq((r1["result"], r2["result"]), ("a", "a"), "one result")
+
+
+def test_coalesce_runs_a_program_per_distinct_params():
+    with Daemon(config(COALESCE)) as d:
+        first = start(d, "/echo?v=a")
+        other = start(d, "/echo?v=b")
+        r = record(d, other)
+        check("joined" not in r, "other params join nothing: %r" % r)
+        check_eq(r["state"], "running", "it runs on its own")
+        check_eq(len(children_of(d.proc.pid)), 2, "programs running")
+        check_eq(wait_state(d, first, ("succeeded",))["result"], "a",
+                 "the first's result")
+        check_eq(wait_state(d, other, ("succeeded",))["result"], "b",
+                 "the other's result")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ to: its result (JSON when the upstream says JSON, else text), its failure
 (the status and the first 512 bytes), its timeout, its retries (the
 upstream counts the requests it saw), its cancellation.  Built without
 libcurl, the daemon refuses an http job at load: that is checked instead
-and the rest skipped.
+and the rest skipped.  Parameters go in over HTTP and the upstream's
+/echo shows what it got: the URL's exact bytes (each value
+percent-encoded), a header, a JSON body with the value as a JSON string.
 """
 
 import json
@@ -15,11 +17,12 @@ import socket
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, EX_CONFIG, HOST, Skip,  # noqa: E402
-                            check, check_between, check_eq, log, run_cli,
-                            run_tests)
+                            check, check_between, check_eq, check_problem,
+                            log, run_cli, run_tests)
 from upstream import RefusingPort, Upstream  # noqa: E402
 
 NO_LIBCURL = "taskpoold was built without libcurl: http jobs are not available"
@@ -86,6 +89,83 @@ def ask_failure(d, name, status, state):
     check_eq(got, status, "GET /%s status" % name)
     check_eq(v["jobs"][0]["state"], state, "GET /%s job state" % name)
     return v["jobs"][0]["error"], elapsed
+
+
+def start(d, path):
+    """POSTs a wait = none route; returns its one job's id."""
+    status, _, body, _ = d.request("POST", path, body=b"")
+    check_eq(status, 202, "POST %s (body %r)" % (path, body))
+    return json.loads(body)["jobs"][0]["id"]
+
+
+def record(d, job_id):
+    return d.get_json("/jobs/" + job_id)
+
+
+def wait_state(d, job_id, states, timeout=10.0):
+    """Polls the record until its state is one of states; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = record(d, job_id)
+        if r["state"] in states:
+            return r
+        check(time.monotonic() < deadline, "job %s still %s after %.1f s"
+              % (job_id, r["state"], timeout))
+        time.sleep(0.01)
+
+
+def delete(d, job_id):
+    """DELETE /jobs/ID, asserting 202; returns the record it answers."""
+    status, _, body, _ = d.request("DELETE", "/jobs/" + job_id)
+    check_eq(status, 202, "DELETE /jobs/%s (body %r)" % (job_id, body))
+    return json.loads(body)
+
+
+# A job that sends v into the URL's path and query, a header and a JSON
+# body (n alongside, an int), behind GET /p?v=... and POST /p-json.
+PARAMS_JOB = """
+[job p]
+kind = http
+url = URL/{v}?q={v}&n={n}
+method = POST
+header.X-Value = {v}
+body = {"v": {v}, "n": {n}, "list": [{v}]}
+param.v = string max=64
+param.n = int min=-9 max=9 default=3
+
+[job loose]
+kind = http
+url = URL
+header.X-Value = {v}
+param.v = string max=64 pattern=.*
+
+[route /p]
+jobs = p
+[route /p-json]
+method = POST
+jobs = p
+[route /loose]
+jobs = loose
+"""
+
+# Characters that mean something in a URL, a header or JSON.
+VALUES = ["a b", "a/b", "../../etc", "?x=1&y=2", "#frag", "%41", "a+b",
+          "caf\u00e9", '"quoted"', "back\\\\slash", "{v}", "$(id)", ";",
+          "'", "<>", "~_.-", "x" * 64]
+
+
+def echo_of(d, source, v, n=None):
+    """What the upstream's /echo got for v (and n) sent via source."""
+    params = {"v": v} if n is None else {"v": v, "n": n}
+    if source == "query":
+        status, _, body, _ = d.request("GET", "/p?" + urllib.parse.urlencode(
+            params, quote_via=urllib.parse.quote))
+    else:
+        status, _, body, _ = d.request(
+            "POST", "/p-json", body=json.dumps(params),
+            headers={"Content-Type": "application/json"})
+    check_eq(status, 200, "%r via %s (body %r)" % (v, source, body))
+    return json.loads(body)["results"][0]
 
 
 # ---- results ----------------------------------------------------------------
@@ -271,6 +351,111 @@ def test_stop_cancels_a_hanging_transfer():
         check_between(time.monotonic() - t0, 0.0, 5.0, "stop")
         check(" info: job j cancelled after " in d.log_text(),
               "the job was cancelled:\n" + d.log_text())
+
+
+# ---- parameters -------------------------------------------------------------
+
+def test_values_reach_the_url_percent_encoded():
+    need_libcurl()
+    with Upstream() as up, Daemon(PARAMS_JOB.replace(
+            "URL", up.url("/echo"))) as d:
+        for source in ("query", "json"):
+            for v in VALUES:
+                enc = urllib.parse.quote(v, safe="")	# RFC 3986 unreserved
+                check_eq(echo_of(d, source, v)["path"],
+                         "/echo/%s?q=%s&n=3" % (enc, enc),
+                         "URL for %r via %s" % (v, source))
+
+
+def test_values_reach_a_header_as_they_are():
+    need_libcurl()
+    with Upstream() as up, Daemon(PARAMS_JOB.replace(
+            "URL", up.url("/echo"))) as d:
+        for source in ("query", "json"):
+            for v in VALUES:
+                got = echo_of(d, source, v)["headers"]["x-value"]
+                # http.server reads header bytes as Latin-1.
+                check_eq(got.encode("latin-1").decode(), v,
+                         "X-Value for %r via %s" % (v, source))
+
+
+def test_values_reach_the_json_body_as_json_strings():
+    need_libcurl()
+    with Upstream() as up, Daemon(PARAMS_JOB.replace(
+            "URL", up.url("/echo"))) as d:
+        for source in ("query", "json"):
+            for v in VALUES:
+                body = json.loads(echo_of(d, source, v, n=-9)["body"])
+                check_eq(body, {"v": v, "n": -9, "list": [v]},
+                         "body for %r via %s" % (v, source))
+
+
+def test_a_header_value_with_a_newline_fails_the_job():
+    need_libcurl()
+    with Upstream() as up, Daemon(PARAMS_JOB.replace(
+            "URL", up.url("/echo"))) as d:
+        status, _, body, _ = d.request(
+            "GET", "/loose?v=" + urllib.parse.quote("a\r\nX-Evil: 1"))
+        check_eq(status, 502, "status (body %r)" % body)
+        job = json.loads(body)["jobs"][0]
+        check_eq((job["state"], job["error"]),
+                 ("failed", "header X-Value: its value holds a control "
+                  "character"), "record")
+        check_eq(up.hits("/echo"), 0, "nothing was sent")
+
+
+def test_a_header_injection_without_a_pattern_is_refused():
+    need_libcurl()
+    with Upstream() as up, Daemon(PARAMS_JOB.replace(
+            "URL", up.url("/echo"))) as d:
+        status, headers, body, _ = d.request(
+            "GET", "/p?v=" + urllib.parse.quote("a\r\nX-Evil: 1"))
+        check_problem(status, headers, body, 400, "CR LF in v",
+                      detail="parameter 'v' may not hold control characters")
+        check_eq(up.hits("/echo"), 0, "nothing was sent")
+
+
+# ---- DELETE /jobs/{id} ------------------------------------------------------
+
+HANG_JOB = """
+[job hang]
+kind = http
+url = URL
+max_concurrent = 1
+[route /hang]
+method = POST
+jobs = hang
+wait = none
+"""
+
+
+def test_delete_aborts_a_running_transfer_at_once():
+    need_libcurl()
+    with Upstream() as up, Daemon(HANG_JOB.replace(
+            "URL", up.url("/hang"))) as d:
+        job_id = start(d, "/hang")
+        check(up.wait_hits("/hang", 1, 10.0), "the upstream got the request")
+        t0 = time.monotonic()
+        delete(d, job_id)
+        r = wait_state(d, job_id, ("cancelled", "failed", "timed_out"))
+        check_eq((r["state"], r["result"]), ("cancelled", None), "record")
+        check_between(time.monotonic() - t0, 0.0, 1.0, "the abort")
+
+
+def test_delete_of_a_queued_transfer_cancels_it_before_it_starts():
+    need_libcurl()
+    with Upstream() as up, Daemon(HANG_JOB.replace(
+            "URL", up.url("/hang"))) as d:
+        first, second = start(d, "/hang"), start(d, "/hang")
+        check(up.wait_hits("/hang", 1, 10.0), "the upstream got the first")
+        check_eq(record(d, second)["state"], "queued", "the second")
+        r = delete(d, second)
+        check_eq((r["state"], r["started"]), ("cancelled", None),
+                 "cancelled at once, never started")
+        check_eq(record(d, first)["state"], "running", "the first")
+        delete(d, first)
+        wait_state(d, first, ("cancelled",))
+        check_eq(up.hits("/hang"), 1, "the second was never sent")
 
 
 # ---- load -------------------------------------------------------------------
