@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "config_private.h"
 #include "kinds/kind.h"
 #include "params.h"
@@ -30,10 +28,6 @@ config_new(void)
 
 	if (box == NULL)
 		return NULL;
-	if ((box->cfg.no_params = json_object()) == NULL) {
-		free(box);
-		return NULL;
-	}
 	atomic_init(&box->refs, 1);
 	return &box->cfg;
 }
@@ -55,7 +49,6 @@ config_destroy(struct config *c)
 			c->jobs[i].kind->free(c->jobs[i].kind_data);
 	}
 	free(c->jobs);
-	json_decref(c->no_params);
 	for (i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].path);
 		free(c->routes[i].method);

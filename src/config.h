@@ -80,13 +80,6 @@ struct config {
 		enum log_level level;
 		bool jobs;		/* one line per finished job */
 	} log;
-	/*
-	 * An empty JSON object, the parameter values of every instance of a
-	 * job that declares none: shared, never changed (jansson counts its
-	 * references atomically), so that such an instance costs no object
-	 * of its own.
-	 */
-	struct json_t *no_params;
 	size_t njobs;
 	struct job_def *jobs;
 	size_t nroutes;

@@ -86,7 +86,7 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
 	uint64_t seq;
 
 	if (params == NULL)
-		params = json_incref(cfg->no_params);
+		params = json_object();
 	if (inst == NULL || params == NULL ||
 	    (inst->future = future_new()) == NULL) {
 		json_decref(params);

@@ -138,8 +138,8 @@ const struct job_instance *job_joined(const struct job_instance *inst);
 
 /*
  * Creates an instance of def (which must belong to cfg), not started yet:
- * its future is QUEUED.  params (stolen; NULL: none, and it shares the
- * config's empty object) are its validated parameter values.  Returns a new reference, or NULL (ENOMEM; params are
+ * its future is QUEUED.  params (stolen, NULL for none) are its validated
+ * parameter values.  Returns a new reference, or NULL (ENOMEM; params are
  * freed then too).
  */
 struct job_instance *job_new(struct job_env *env, struct config *cfg,

@@ -271,21 +271,6 @@ START_TEST(test_cancel_after_the_timer_took_the_entry_ends_cancelled)
 }
 END_TEST
 
-/* A job without declared parameters costs no object of its own. */
-START_TEST(test_instances_without_params_share_the_configs_empty_object)
-{
-	struct job_instance *a = new_job(), *b = new_job();
-
-	ck_assert_ptr_eq(a->params, cfg->no_params);
-	ck_assert_ptr_eq(b->params, cfg->no_params);
-	ck_assert(json_is_object(a->params));
-	ck_assert_uint_eq(json_object_size(a->params), 0);
-	job_unref(a);
-	job_unref(b);
-	ck_assert(json_is_object(cfg->no_params));
-}
-END_TEST
-
 START_TEST(test_kind_names_come_from_the_table)
 {
 	ck_assert_str_eq(job_kind_names(), "sleep, exec, http, plugin");
@@ -1025,7 +1010,6 @@ registry_suite(void)
 	tcase_add_test(tc, test_cancel_between_start_and_arming_ends_cancelled);
 	tcase_add_test(tc, test_cancel_after_the_timer_took_the_entry_ends_cancelled);
 	tcase_add_test(tc, test_kind_names_come_from_the_table);
-	tcase_add_test(tc, test_instances_without_params_share_the_configs_empty_object);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("find");
