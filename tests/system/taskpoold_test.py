@@ -588,6 +588,39 @@ def check_problem(status, headers, body, expect_status, what,
     return p
 
 
+# ---- job records --------------------------------------------------------------
+
+def start_job(d, path):
+    """POSTs a wait = none route; returns its one job's id."""
+    status, _, body, _ = d.request("POST", path, body=b"")
+    check_eq(status, 202, "POST %s (body %r)" % (path, body))
+    return json.loads(body)["jobs"][0]["id"]
+
+
+def job_record(d, job_id):
+    return d.get_json("/jobs/" + job_id)
+
+
+def wait_job_state(d, job_id, states, timeout=10.0):
+    """Polls the record until its state is one of states; returns it.
+    Bounded by the record changing, not by a sleep: 10 ms between reads."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = job_record(d, job_id)
+        if r["state"] in states:
+            return r
+        check(time.monotonic() < deadline, "job %s still %s after %.1f s"
+              % (job_id, r["state"], timeout))
+        time.sleep(0.01)
+
+
+def cancel_job(d, job_id):
+    """DELETE /jobs/ID, asserting 202; returns the record it answers."""
+    status, _, body, _ = d.request("DELETE", "/jobs/" + job_id)
+    check_eq(status, 202, "DELETE /jobs/%s (body %r)" % (job_id, body))
+    return json.loads(body)
+
+
 # ---- the runner -------------------------------------------------------------
 
 def run_tests(namespace):

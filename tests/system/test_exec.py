@@ -19,7 +19,9 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taskpoold_test import (Daemon, check, check_between, check_eq,  # noqa: E402
+from taskpoold_test import (Daemon, start_job as start, job_record as record,
+                            wait_job_state as wait_state,
+                            cancel_job as delete, check, check_between, check_eq,  # noqa: E402
                             check_problem, srcdir, run_tests)
 
 EXEC = os.path.join(srcdir(), "tests", "system", "exec")
@@ -98,36 +100,6 @@ def read_pid(path, timeout=10.0):
 
 
 # ---- records ----------------------------------------------------------------
-
-def start(d, path):
-    """POSTs a wait = none route; returns its one job's id."""
-    status, _, body, _ = d.request("POST", path, body=b"")
-    check_eq(status, 202, "POST %s (body %r)" % (path, body))
-    return json.loads(body)["jobs"][0]["id"]
-
-
-def record(d, job_id):
-    return d.get_json("/jobs/" + job_id)
-
-
-def wait_state(d, job_id, states, timeout=10.0):
-    """Polls the record until its state is one of states; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = record(d, job_id)
-        if r["state"] in states:
-            return r
-        check(time.monotonic() < deadline, "job %s still %s after %.1f s"
-              % (job_id, r["state"], timeout))
-        time.sleep(0.01)
-
-
-def delete(d, job_id):
-    """DELETE /jobs/ID, asserting 202; returns the record it answers."""
-    status, _, body, _ = d.request("DELETE", "/jobs/" + job_id)
-    check_eq(status, 202, "DELETE /jobs/%s (body %r)" % (job_id, body))
-    return json.loads(body)
-
 
 def overlap(records):
     """The most records running at one instant (from started/finished)."""

@@ -13,7 +13,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taskpoold_test import (Daemon, check, check_between,  # noqa: E402
+from taskpoold_test import (Daemon, start_job as start, job_record as record,
+                            wait_job_state as wait_state, check, check_between,  # noqa: E402
                             check_eq, check_problem, run_tests)
 
 CONFIG = """
@@ -71,29 +72,6 @@ method = POST
 jobs = shared
 wait = none
 """
-
-
-def start(d, path):
-    """POSTs a wait = none route; returns its one job's id."""
-    status, _, body, _ = d.request("POST", path, body=b"")
-    check_eq(status, 202, "POST %s (body %r)" % (path, body))
-    return json.loads(body)["jobs"][0]["id"]
-
-
-def record(d, job_id):
-    return d.get_json("/jobs/" + job_id)
-
-
-def wait_state(d, job_id, states, timeout=10.0):
-    """Polls the record until its state is one of states; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = record(d, job_id)
-        if r["state"] in states:
-            return r
-        check(time.monotonic() < deadline, "job %s still %s after %.1f s"
-              % (job_id, r["state"], timeout))
-        time.sleep(0.01)
 
 
 def delete(d, job_id):
