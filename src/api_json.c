@@ -1,0 +1,178 @@
+/*
+ * api_json.c - see api_json.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_json.h"
+#include "http.h"
+#include "log.h"
+#include "params.h"
+
+enum server_handled
+api_respond_json(struct server_request *req, unsigned status, json_t *value)
+{
+	size_t len;
+	char *body = http_answer_body(value, &status, &len);
+
+	server_respond(req, status, status >= 400 ? HTTP_PROBLEM_JSON :
+		       HTTP_JSON, body, len);
+	return SERVER_DONE;
+}
+
+/* Answers with a problem document; the one place api.c answers errors. */
+enum server_handled
+api_respond_problem(struct server_request *req, unsigned status,
+		const char *detail)
+{
+	server_respond_problem(req, status, detail);
+	return SERVER_DONE;
+}
+
+enum server_handled
+api_method_not_allowed(struct server_request *req, const char *allow)
+{
+	char detail[128];
+
+	server_add_header(req, "Allow", allow);
+	snprintf(detail, sizeof(detail), "%s is not allowed here; use %s",
+		 server_request_method(req), allow);
+	return api_respond_problem(req, 405, detail);
+}
+
+/* RFC 3339 UTC with milliseconds, as in the log, or JSON null for 0. */
+json_t *
+api_json_time(int64_t ns)
+{
+	char buf[LOG_TIME_MAX];
+	struct timespec ts;
+
+	if (ns == 0)
+		return json_null();
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return json_stringn_nocheck(buf, log_format_time(buf, sizeof(buf),
+							 &ts));
+}
+
+json_t *
+api_json_string_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+/*
+ * A job's result as the answers show it: the JSON value of a JSON result,
+ * else a string; null for none.  A JSON result that does not parse (the
+ * kinds check it, so it never should) is shown as its text.
+ */
+json_t *
+api_json_result(const struct future_snapshot *s)
+{
+	json_t *v;
+
+	if (s->result == NULL)
+		return json_null();
+	if ((s->result_flags & FUTURE_RESULT_JSON) &&
+	    (v = json_loads(s->result, JSON_DECODE_ANY, NULL)) != NULL)
+		return v;
+	return json_string(s->result);
+}
+
+/*
+ * Builders that never drop a piece silently.  api_object_set()
+ * stores o[key] = v and api_array_append() appends v to a; both steal v
+ * (jansson frees it on failure too) and, on any failure, including a NULL
+ * o or v from an earlier step, free o or a and return NULL.  Chained,
+ * one failure makes the whole answer NULL, answered 500 by api_respond_json(),
+ * never a shorter answer.  Keys are our own ASCII constants, hence
+ * _nocheck: json_pack() spends more parsing its format than building the
+ * object (bench/callgrind).
+ */
+json_t *
+api_object_set(json_t *o, const char *key, json_t *v)
+{
+	if (o == NULL || v == NULL) {
+		json_decref(o);
+		json_decref(v);
+		return NULL;
+	}
+	if (json_object_set_new_nocheck(o, key, v) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
+api_array_append(json_t *a, json_t *v)
+{
+	if (a == NULL || v == NULL) {
+		json_decref(a);
+		json_decref(v);
+		return NULL;
+	}
+	if (json_array_append_new(a, v) != 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* {"id", "job", "href"}: a pointer to a job instance. */
+json_t *
+api_job_link(const struct job_instance *inst)
+{
+	char href[JOB_ID_MAX + 8];
+	json_t *link;
+
+	snprintf(href, sizeof(href), "/jobs/%s", inst->id);
+	link = api_object_set(json_object(), "id", json_string(inst->id));
+	link = api_object_set(link, "job", json_string(inst->def->name));
+	return api_object_set(link, "href", json_string(href));
+}
+
+/*
+ * The full record of a job instance, as GET /jobs/{id} shows it: from one
+ * snapshot, so that a job completing meanwhile is shown before or after,
+ * never half of each.  inst's reference keeps result and error valid.
+ */
+json_t *
+api_job_record(struct job_instance *inst)
+{
+	struct future_snapshot s = future_snapshot(inst->future);
+	json_t *record;
+
+	record = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+			   "id", inst->id,
+			   "job", inst->def->name,
+			   "state", future_state_name(s.state),
+			   "result", api_json_result(&s),
+			   "error", api_json_string_or_null(s.error),
+			   "created", api_json_time(s.times.created),
+			   "started", api_json_time(s.times.started),
+			   "finished", api_json_time(s.times.finished));
+	if (s.result_flags & FUTURE_RESULT_TRUNCATED)
+		record = api_object_set(record, "truncated", json_true());
+	if (job_joined(inst) != NULL)
+		record = api_object_set(record, "joined",
+					   json_string(job_joined(inst)->id));
+	/* The values it ran with; a secret's shown as "***". */
+	return api_object_set(record, "params",
+				 params_redacted(inst->def, inst->params));
+}
+
+/*
+ * GET, or HEAD (libmicrohttpd then sends the headers alone).  Only for
+ * resources that are safe to read: a route's GET starts jobs, so routes
+ * do not take HEAD.
+ */
+bool
+api_is_read(struct server_request *req)
+{
+	const char *m = server_request_method(req);
+
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD");
+}

@@ -1,0 +1,60 @@
+/*
+ * api_json.h - what the API's resources share: answering (a JSON value,
+ * a problem, a 405) and the JSON pieces of answers (times, results, a job
+ * instance's link and record).
+ *
+ * The builders never drop a piece silently: api_object_set() and
+ * api_array_append() steal the value they are given and, on any failure
+ * (including a NULL object or value from an earlier step), free the
+ * container and return NULL.  Chained, one failure makes the whole answer
+ * NULL, which api_respond_json() answers with 500, never with a shorter
+ * answer.
+ */
+#ifndef TASKPOOLD_API_JSON_H
+#define TASKPOOLD_API_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "future.h"
+#include "job.h"
+#include "server.h"
+
+/*
+ * Answers req with value (stolen; NULL answers 500): as problem+json for
+ * a status of 400 and over.  Returns SERVER_DONE.
+ */
+enum server_handled api_respond_json(struct server_request *req,
+				     unsigned status, json_t *value);
+/* Answers with a problem document (detail copied, may be NULL). */
+enum server_handled api_respond_problem(struct server_request *req,
+					unsigned status, const char *detail);
+/* 405 with an Allow header of `allow`. */
+enum server_handled api_method_not_allowed(struct server_request *req,
+					   const char *allow);
+/* GET or HEAD: a read of a resource that is safe to read. */
+bool api_is_read(struct server_request *req);
+
+/* o[key] = v and a[] += v, stealing v; see the top of this file. */
+json_t *api_object_set(json_t *o, const char *key, json_t *v);
+json_t *api_array_append(json_t *a, json_t *v);
+
+/* New values: RFC 3339 UTC with milliseconds (null for 0); s or null. */
+json_t *api_json_time(int64_t ns);
+json_t *api_json_string_or_null(const char *s);
+/*
+ * A job's result as answers show it: the JSON value of a JSON result,
+ * else a string; null for none.  A new value.
+ */
+json_t *api_json_result(const struct future_snapshot *s);
+
+/* {"id", "job", "href"}: a pointer to a job instance.  A new value. */
+json_t *api_job_link(const struct job_instance *inst);
+/*
+ * The full record of a job instance, as GET /jobs/{id} shows it, from one
+ * snapshot of its future.  A new value.
+ */
+json_t *api_job_record(struct job_instance *inst);
+
+#endif
