@@ -189,4 +189,33 @@ typedef void (*server_build_fn)(struct server_request *req, void *arg,
 void server_respond_later(struct server_request *req, server_build_fn fn,
 			  void *arg);
 
+/* ---- streamed answers ------------------------------------------------------ */
+
+/*
+ * A streamed answer: status and headers at once, then a body of unknown
+ * length sent in pieces (chunked) as they come, with the connection
+ * suspended, holding no thread, between pieces.
+ *
+ * server_stream_begin() is called by the handler, on the MHD thread,
+ * instead of server_respond(); the handler then returns SERVER_LATER.
+ * content_type is a string constant; headers added before go out with
+ * it.  Returns 0, or -1 (out of memory, or answered already) having
+ * started nothing: the handler answers some other way.
+ *
+ * server_stream_write() appends len bytes (copied) from any thread; they
+ * are sent as soon as the connection can take them.  Returns 0, or -1
+ * when nothing more will be sent (the client has gone, the server is
+ * stopping, the stream has ended, or out of memory): the writer may stop.
+ *
+ * server_stream_end() ends the body after what was written, from any
+ * thread, once.  A stream that is never ended is ended by server_free().
+ * A client that hangs up during a stream is reported to the request's
+ * gone function (server_request_on_gone()) as for any waiting request.
+ */
+int server_stream_begin(struct server_request *req, unsigned status,
+			const char *content_type);
+int server_stream_write(struct server_request *req, const char *data,
+			size_t len);
+void server_stream_end(struct server_request *req);
+
 #endif
