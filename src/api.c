@@ -9,6 +9,7 @@
 #include "api_call.h"
 #include "api_jobs.h"
 #include "api_json.h"
+#include "api_openapi.h"
 #include "daemon.h"
 
 static enum server_handled
@@ -44,6 +45,8 @@ api_handle(struct server_request *req, void *arg)
 		return api_job_resource(d, req, path + 6);
 	if (!strcmp(path, "/healthz"))
 		return get_health(d, req);
+	if (!strcmp(path, "/openapi.json"))
+		return api_openapi_resource(d, req);
 	if (atomic_load(&d->stopping)) {
 		server_add_header(req, "Retry-After", "1");
 		return api_respond_problem(req, 503, "the daemon is stopping");
