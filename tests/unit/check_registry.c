@@ -1107,6 +1107,70 @@ START_TEST(test_list_looks_at_most_examine_instances_a_page)
 }
 END_TEST
 
+
+/* The other side of the concurrent listing test: adds, completes, expires. */
+struct churn {
+	struct registry *r;
+	struct job_instance *insts[2000];
+	atomic_size_t n;	/* added so far */
+};
+
+static void *
+churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	size_t i;
+
+	for (i = 0; i < 2000; i++) {
+		c->insts[i] = new_job();
+		ck_assert_int_eq(registry_add(c->r, c->insts[i]), 0);
+		atomic_store(&c->n, i + 1);
+		if (i >= 3)
+			complete(c->insts[i - 3]);
+		if (i % 16 == 0)
+			registry_expire(c->r, timer_now_ns(), 8);
+	}
+	return NULL;
+}
+
+/*
+ * Pages while another thread adds, completes and expires instances: each
+ * paging is strictly newest first, never lists one twice, and gives back
+ * every reference it took (for ThreadSanitizer, the lock discipline).
+ */
+START_TEST(test_list_pages_while_other_threads_change_the_registry)
+{
+	static struct churn c;
+	pthread_t t;
+	uint64_t before, next, prev;
+	size_t n, i, pagings = 0;
+
+	c.r = registry_new(100000, 0);
+	atomic_init(&c.n, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, churn_thread, &c), 0);
+	do {
+		before = 0;
+		prev = UINT64_MAX;
+		do {
+			struct registry_filter f = { NULL, pagings % 2 ?
+				S(QUEUED) | S(SUCCEEDED) : 0 };
+
+			n = registry_list(c.r, &f, before, 7, 20, entries,
+					  &next);
+			for (i = 0; i < n; i++) {
+				ck_assert_uint_lt(entries[i].inst->seq, prev);
+				prev = entries[i].inst->seq;
+				job_unref(entries[i].inst);
+			}
+			before = next;
+		} while (next != 0);
+		pagings++;
+	} while (pagings < 200 && atomic_load(&c.n) < 2000);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	finish(c.r, c.insts, atomic_load(&c.n));
+}
+END_TEST
+
 /* ---- the walk over live jobs ---------------------------------------------------- */
 
 struct visits {
@@ -1423,6 +1487,7 @@ registry_suite(void)
 	tcase_add_test(tc, test_list_leaves_out_evicted_instances);
 	tcase_add_test(tc, test_list_orders_by_creation_not_by_add);
 	tcase_add_test(tc, test_list_looks_at_most_examine_instances_a_page);
+	tcase_add_test(tc, test_list_pages_while_other_threads_change_the_registry);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("foreach");
