@@ -40,6 +40,8 @@ api_handle(struct server_request *req, void *arg)
 	struct config *cfg;
 	enum server_handled handled;
 
+	if (!strcmp(path, "/jobs") && api_is_read(req))
+		return api_job_list(d, req);
 	if (!strncmp(path, "/jobs/", 6) && path[6] != '\0' &&
 	    strchr(path + 6, '/') == NULL)
 		return api_job_resource(d, req, path + 6);

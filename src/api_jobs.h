@@ -1,5 +1,6 @@
 /*
- * api_jobs.h - job instances as resources: /jobs/{id}.
+ * api_jobs.h - job instances as resources: /jobs/{id}, and their listing
+ * at /jobs.
  */
 #ifndef TASKPOOLD_API_JOBS_H
 #define TASKPOOLD_API_JOBS_H
@@ -12,5 +13,12 @@ struct daemon;
 enum server_handled api_job_resource(struct daemon *d,
 				     struct server_request *req,
 				     const char *id);
+
+/*
+ * GET or HEAD /jobs: the instances newest first, filtered by `state` and
+ * `job`, paged with `limit` and `cursor` (api_list.h).  Answers 200 or
+ * 400; 503 when out of memory.
+ */
+enum server_handled api_job_list(struct daemon *d, struct server_request *req);
 
 #endif

@@ -143,18 +143,26 @@ json_t *
 api_job_record(struct job_instance *inst)
 {
 	struct future_snapshot s = future_snapshot(inst->future);
+
+	return api_job_record_of(inst, &s);
+}
+
+json_t *
+api_job_record_of(const struct job_instance *inst,
+		  const struct future_snapshot *s)
+{
 	json_t *record;
 
 	record = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
 			   "id", inst->id,
 			   "job", inst->def->name,
-			   "state", future_state_name(s.state),
-			   "result", api_json_result(&s),
-			   "error", api_json_string_or_null(s.error),
-			   "created", api_json_time(s.times.created),
-			   "started", api_json_time(s.times.started),
-			   "finished", api_json_time(s.times.finished));
-	if (s.result_flags & FUTURE_RESULT_TRUNCATED)
+			   "state", future_state_name(s->state),
+			   "result", api_json_result(s),
+			   "error", api_json_string_or_null(s->error),
+			   "created", api_json_time(s->times.created),
+			   "started", api_json_time(s->times.started),
+			   "finished", api_json_time(s->times.finished));
+	if (s->result_flags & FUTURE_RESULT_TRUNCATED)
 		record = api_object_set(record, "truncated", json_true());
 	if (job_joined(inst) != NULL)
 		record = api_object_set(record, "joined",

@@ -56,5 +56,8 @@ json_t *api_job_link(const struct job_instance *inst);
  * snapshot of its future.  A new value.
  */
 json_t *api_job_record(struct job_instance *inst);
+/* The same from a snapshot s of inst's future, borrowed (a listing's). */
+json_t *api_job_record_of(const struct job_instance *inst,
+			  const struct future_snapshot *s);
 
 #endif

@@ -109,6 +109,7 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
 	timer_entry_init(&inst->timer, def->kind->fire);
 	seq = atomic_fetch_add_explicit(&env->next_seq, 1,
 					memory_order_relaxed);
+	inst->seq = seq;
 	format_id(inst->id, env, seq);
 	future_on_done(inst->future, &inst->log_waiter, on_job_done, inst);
 	return inst;

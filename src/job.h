@@ -69,6 +69,12 @@ struct job_env {
 struct job_instance {
 	atomic_uint refs;
 	char id[JOB_ID_MAX];
+	/*
+	 * The number the id ends with, from env->next_seq: the order in
+	 * which the daemon created its instances, never 0.  Listings are in
+	 * this order (registry_list()).
+	 */
+	uint64_t seq;
 	const struct job_def *def;	/* borrowed from cfg */
 	struct config *cfg;		/* a reference */
 	struct job_env *env;		/* borrowed */
@@ -113,6 +119,7 @@ struct job_instance {
 		struct job_instance *hash_next;
 		struct job_instance *prev, *next;	/* live or finished list */
 		int64_t finished_ns;	/* monotonic */
+		enum future_state state;	/* its final one, once finished */
 		bool finished;
 		bool listed;
 		struct registry *owner;

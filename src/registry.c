@@ -4,11 +4,13 @@
  * A chained hash table on the id, and two doubly linked lists through the
  * instances: `live` (in start order) and `finished` (in finish order, so
  * the oldest is at the head and expiry stops at the first one too young).
- * Links live in inst->reg.
+ * Links live in inst->reg.  And an index of every instance by its creation
+ * number (seq_index.h), for the listing: newest first from a cursor.
  *
- * Locking: one mutex guards the table, both lists, the counts and every
- * inst->reg.  It is a leaf lock: references are dropped, and callbacks
- * called, only after it is released.  Evicted and expired instances are
+ * Locking: one mutex guards the table, both lists, the index, the counts
+ * and every inst->reg.  It is a leaf lock: references are dropped, and
+ * callbacks called, only after it is released (a listing snapshots the
+ * futures it lists after it, too).  Evicted and expired instances are
  * unlinked under it onto a private chain through reg.hash_next, and their
  * references dropped from that chain once it is released.
  */
@@ -20,6 +22,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "seq_index.h"
 #include "timer.h"
 
 struct list {
@@ -32,6 +35,7 @@ struct registry {
 	struct job_instance **buckets;
 	size_t nbuckets;	/* a power of two */
 	struct list live, finished;
+	struct seq_index order;	/* live and finished, by inst->seq */
 	unsigned max_jobs;
 	int64_t retain_ns;
 	bool closed;		/* registry_close(): refuse every add */
@@ -147,6 +151,7 @@ drop_finished(struct registry *r, struct job_instance *inst)
 {
 	list_remove(&r->finished, inst);
 	hash_remove(r, inst);
+	seq_index_remove(&r->order, inst->seq);
 	inst->reg.listed = false;
 }
 
@@ -200,6 +205,7 @@ registry_new(unsigned max_jobs, int64_t retain_ns)
 		return NULL;
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	seq_index_init(&r->order);
 	r->max_jobs = max_jobs;
 	r->retain_ns = retain_ns;
 	return r;
@@ -252,11 +258,12 @@ on_finished(struct future *f, void *arg)
 {
 	struct job_instance *inst = arg;
 	struct registry *r = inst->reg.owner;
+	enum future_state state = future_state(f);	/* final: stays */
 
-	(void)f;
 	pthread_mutex_lock(&r->lock);
 	if (inst->reg.listed && !inst->reg.finished) {
 		list_remove(&r->live, inst);
+		inst->reg.state = state;
 		inst->reg.finished = true;
 		inst->reg.finished_ns = timer_now_ns();
 		list_push(&r->finished, inst);
@@ -269,6 +276,7 @@ registry_add(struct registry *r, struct job_instance *inst)
 {
 	struct job_instance *evicted = NULL;
 	size_t h;
+	int err = 0;
 
 	/*
 	 * Room for one more: usually one eviction, more when jobs that were
@@ -281,10 +289,14 @@ registry_add(struct registry *r, struct job_instance *inst)
 		return -1;
 	}
 	evict_down_to(r, r->max_jobs - 1, &evicted);
-	if (r->live.len + r->finished.len >= r->max_jobs) {
+	if (r->live.len + r->finished.len >= r->max_jobs)
+		err = EAGAIN;
+	else if (seq_index_add(&r->order, inst->seq, inst) != 0)
+		err = errno;	/* ENOMEM; EEXIST */
+	if (err != 0) {
 		pthread_mutex_unlock(&r->lock);
 		drop_chain(evicted);
-		errno = EAGAIN;
+		errno = err;
 		return -1;
 	}
 	job_ref(inst);
@@ -339,6 +351,82 @@ registry_expire(struct registry *r, int64_t now_ns, size_t max)
 		maybe_shrink(r);
 	pthread_mutex_unlock(&r->lock);
 	drop_chain(doomed);
+	return n;
+}
+
+/* A listing's page so far, built under the lock by list_visit(). */
+struct list_walk {
+	const struct registry_filter *filter;
+	struct registry_entry *out;
+	size_t n, limit;
+};
+
+/*
+ * Whether inst may match, by what the lock guards: its job, and a
+ * finished instance's final state.  A live one may be queued or running
+ * (or done a moment ago, its waiter not yet run): only its future knows,
+ * and the future's lock is not to be taken under this one.
+ */
+static bool
+may_match(const struct job_instance *inst, const struct registry_filter *f)
+{
+	const unsigned live = REGISTRY_STATE(FUTURE_QUEUED) |
+			      REGISTRY_STATE(FUTURE_RUNNING);
+
+	if (f->job != NULL && strcmp(inst->def->name, f->job) != 0)
+		return false;
+	if (f->states == 0)
+		return true;
+	if (inst->reg.finished)
+		return (f->states & REGISTRY_STATE(inst->reg.state)) != 0;
+	return (f->states & live) != 0;
+}
+
+/* seq_index_visit_fn: takes a reference on what may match. */
+static bool
+list_visit(void *item, uint64_t seq, void *arg)
+{
+	struct list_walk *w = arg;
+	struct job_instance *inst = item;
+
+	(void)seq;
+	if (!may_match(inst, w->filter))
+		return false;
+	w->out[w->n++].inst = job_ref(inst);
+	return w->n == w->limit;
+}
+
+size_t
+registry_list(struct registry *r, const struct registry_filter *filter,
+	      uint64_t before, size_t limit, size_t examine,
+	      struct registry_entry *out, uint64_t *next)
+{
+	struct list_walk w = { filter, out, 0, limit };
+	struct future_snapshot snap;
+	struct job_instance *inst;
+	size_t i, n = 0;
+
+	if (limit == 0) {	/* not allowed; nothing to fill */
+		*next = before;
+		return 0;
+	}
+	pthread_mutex_lock(&r->lock);
+	*next = seq_index_walk(&r->order, before, examine, list_visit, &w);
+	pthread_mutex_unlock(&r->lock);
+
+	/* The precise check, on the snapshot the answer will show. */
+	for (i = 0; i < w.n; i++) {
+		inst = out[i].inst;
+		snap = future_snapshot(inst->future);
+		if (filter->states != 0 &&
+		    !(filter->states & REGISTRY_STATE(snap.state))) {
+			job_unref(inst);
+			continue;
+		}
+		out[n].inst = inst;
+		out[n].snap = snap;
+		n++;
+	}
 	return n;
 }
 
@@ -405,6 +493,7 @@ registry_free(struct registry *r)
 	 * through its future's waiter, so it cannot be freed here either.
 	 */
 	pthread_mutex_destroy(&r->lock);
+	seq_index_clear(&r->order);
 	free(r->buckets);
 	free(r);
 }

@@ -35,7 +35,8 @@ size_t registry_set_limits(struct registry *r, unsigned max_jobs,
 /*
  * Adds inst (takes its own reference) and watches its future, so that it
  * moves to the finished list when it completes.  Returns 0, or -1 with
- * errno EAGAIN when full of live instances, ESHUTDOWN once closed.
+ * errno EAGAIN when full of live instances, ESHUTDOWN once closed, ENOMEM
+ * out of memory, EEXIST if an instance with its seq is held.
  */
 int registry_add(struct registry *r, struct job_instance *inst);
 
@@ -66,6 +67,49 @@ size_t registry_expire(struct registry *r, int64_t now_ns, size_t max);
 size_t registry_foreach_live(struct registry *r,
 			     void (*fn)(struct job_instance *, void *),
 			     void *arg);
+
+/*
+ * A listing's filter: job instances of one job (NULL: any) in one of a
+ * set of states (bits REGISTRY_STATE(FUTURE_...); 0: any state).
+ */
+#define REGISTRY_STATE(s) (1u << (s))
+struct registry_filter {
+	const char *job;
+	unsigned states;
+};
+
+/* One instance of a listing: a new reference, and what the filter saw. */
+struct registry_entry {
+	struct job_instance *inst;
+	/* Its future's state, result and times, borrowed from inst. */
+	struct future_snapshot snap;
+};
+
+/*
+ * Lists instances newest first, in the order of their creation numbers
+ * (inst->seq): those numbered below `before` (0: from the newest) that
+ * match filter, at most limit (>= 1) of them, into out[] (room for
+ * limit).  Returns how many; the caller job_unref()s each out[i].inst.
+ *
+ * It looks at `examine` instances at most (and holes: see seq_index.h),
+ * so that a page holds the lock for O(examine), however many instances
+ * the filter passes over: a page may be short, even empty, when the
+ * filter matches few.  *next is the number to pass as `before` for the
+ * next page (the last one looked at), or 0 when none is left.  An
+ * instance added later gets a higher number (as a rule: an add may come
+ * after a few newer ones), and one that goes simply leaves the order, so
+ * neither shifts a later page.
+ *
+ * The lock covers the walk and the references only.  A state filter
+ * is checked there against what the registry knows (a finished instance's
+ * final state; a live one may be queued or running) and then precisely,
+ * without the lock, on a snapshot of each future, which out[i].snap keeps:
+ * every entry matches the filter in its snapshot, and the answer shows
+ * that snapshot.  This function can't fail.
+ */
+size_t registry_list(struct registry *r, const struct registry_filter *filter,
+		     uint64_t before, size_t limit, size_t examine,
+		     struct registry_entry *out, uint64_t *next);
 
 struct registry_counts {
 	size_t live;

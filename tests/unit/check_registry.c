@@ -1,7 +1,7 @@
 /*
  * check_registry.c - job instances by id: add and find, the move from live
- * to finished, the bound and its eviction order, expiry, and the walk over
- * the live ones.
+ * to finished, the bound and its eviction order, expiry, the walk over
+ * the live ones, and the listing (order, filters, cursor, bound).
  *
  * Instances come from job_new() on a one-job config; no job is run: each
  * test completes the futures itself with future_complete(), which is what
@@ -33,7 +33,7 @@
 /* ---- fixtures and helpers ------------------------------------------------ */
 
 static struct config *cfg;
-static const struct job_def *def;
+static const struct job_def *def, *def_y;
 static struct timer *timer;
 static struct job_env env;
 
@@ -41,7 +41,8 @@ static struct job_env env;
 static struct config *
 load_config(void)
 {
-	static const char text[] = "[job x]\nkind = sleep\nduration = 1s\n";
+	static const char text[] = "[job x]\nkind = sleep\nduration = 1s\n"
+				   "[job y]\nkind = sleep\nduration = 1s\n";
 	char dir[] = "/tmp/check_registry.XXXXXX";
 	char path[sizeof(dir) + 16];
 	struct config_error err;
@@ -67,6 +68,8 @@ setup(void)
 	cfg = load_config();
 	def = config_find_job(cfg, "x");
 	ck_assert_ptr_nonnull(def);
+	def_y = config_find_job(cfg, "y");
+	ck_assert_ptr_nonnull(def_y);
 	timer = timer_new();
 	ck_assert_ptr_nonnull(timer);
 	job_env_init(&env, "t", timer, NULL);
@@ -752,6 +755,422 @@ START_TEST(test_raised_retain_applies_at_the_next_expire)
 }
 END_TEST
 
+/* ---- the listing ------------------------------------------------------------ */
+
+#define LIST_MAX 128
+
+static struct registry_entry entries[LIST_MAX];
+
+/*
+ * One page into entries[]: the seqs listed into seqs[] (if not NULL), the
+ * references given back at once.  Returns how many; *next as
+ * registry_list() sets it.
+ */
+static size_t
+list_page(struct registry *r, const char *job, unsigned states,
+	  uint64_t before, size_t limit, size_t examine, uint64_t *seqs,
+	  uint64_t *next)
+{
+	struct registry_filter f = { job, states };
+	size_t n, i;
+
+	ck_assert_uint_le(limit, LIST_MAX);
+	n = registry_list(r, &f, before, limit, examine, entries, next);
+	ck_assert_uint_le(n, limit);
+	for (i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(entries[i].inst);
+		if (seqs != NULL)
+			seqs[i] = entries[i].inst->seq;
+		if (i > 0)
+			ck_assert_uint_lt(entries[i].inst->seq,
+					  entries[i - 1].inst->seq);
+		ck_assert_uint_lt(entries[i].inst->seq, before == 0 ?
+				  UINT64_MAX : before);
+		job_unref(entries[i].inst);
+	}
+	return n;
+}
+
+START_TEST(test_list_is_newest_first_across_live_and_finished)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[5];
+	uint64_t seqs[5], next = 99;
+	size_t i;
+
+	add_jobs(r, insts, 5);
+	complete(insts[3]);	/* finish order is not creation order */
+	complete(insts[0]);
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 10, 100, seqs, &next), 5);
+	for (i = 0; i < 5; i++)
+		ck_assert_uint_eq(seqs[i], insts[4 - i]->seq);
+	ck_assert_uint_eq(next, 0);
+	finish(r, insts, 5);
+}
+END_TEST
+
+/* The seq is the number the id ends with: creation order in the daemon. */
+START_TEST(test_instance_seq_is_the_number_its_id_ends_with)
+{
+	struct job_instance *a = new_job(), *b = new_job();
+	char want[32];
+
+	ck_assert_uint_gt(b->seq, a->seq);
+	snprintf(want, sizeof(want), "-%llu", (unsigned long long)a->seq);
+	ck_assert_str_eq(a->id + strlen(a->id) - strlen(want), want);
+	job_unref(a);
+	job_unref(b);
+}
+END_TEST
+
+START_TEST(test_list_holds_a_reference_on_each_entry_and_a_snapshot)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct registry_filter all = { NULL, 0 };
+	struct job_instance *insts[2];
+	uint64_t next;
+
+	add_jobs(r, insts, 2);
+	complete(insts[0]);
+	ck_assert_uint_eq(registry_list(r, &all, 0, 2, 100, entries, &next), 2);
+	ck_assert_ptr_eq(entries[0].inst, insts[1]);
+	ck_assert_uint_eq(refs_of(insts[1]), 3);
+	ck_assert_uint_eq(refs_of(insts[0]), 3);
+	ck_assert_int_eq(entries[0].snap.state, FUTURE_QUEUED);
+	ck_assert_int_eq(entries[1].snap.state, FUTURE_SUCCEEDED);
+	ck_assert_str_eq(entries[1].snap.result, "done");
+	job_unref(entries[0].inst);
+	job_unref(entries[1].inst);
+	finish(r, insts, 2);
+}
+END_TEST
+
+START_TEST(test_list_pages_with_next_without_duplicate_or_gap)
+{
+	struct registry *r = registry_new(1000, HOUR_NS);
+	struct job_instance *insts[40];
+	uint64_t seqs[7], before = 0, next;
+	size_t n, k = 40, pages = 0, i;
+
+	add_jobs(r, insts, 40);
+	for (i = 0; i < 40; i += 3)
+		complete(insts[i]);
+	do {
+		n = list_page(r, NULL, 0, before, 7, 70, seqs, &next);
+		pages++;
+		for (i = 0; i < n; i++)
+			ck_assert_uint_eq(seqs[i], insts[--k]->seq);
+		before = next;
+	} while (next != 0);
+	ck_assert_uint_eq(k, 0);
+	ck_assert_uint_eq(pages, 6);	/* 5 of 7, and 5 */
+	finish(r, insts, 40);
+}
+END_TEST
+
+/* A page that ends on the oldest instance has no next. */
+START_TEST(test_list_page_ending_on_the_oldest_has_no_next)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[6];
+	uint64_t next;
+
+	add_jobs(r, insts, 6);
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 3, 100, NULL, &next), 3);
+	ck_assert_uint_eq(next, insts[3]->seq);
+	ck_assert_uint_eq(list_page(r, NULL, 0, next, 3, 100, NULL, &next), 3);
+	ck_assert_uint_eq(next, 0);
+	finish(r, insts, 6);
+}
+END_TEST
+
+START_TEST(test_list_filters_by_job)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[6];
+	uint64_t seqs[6], next;
+	size_t i;
+
+	for (i = 0; i < 6; i++) {
+		insts[i] = job_new(&env, cfg, i % 3 == 0 ? def_y : def, NULL);
+		ck_assert_ptr_nonnull(insts[i]);
+		ck_assert_int_eq(registry_add(r, insts[i]), 0);
+	}
+	complete(insts[0]);
+	ck_assert_uint_eq(list_page(r, "y", 0, 0, 10, 100, seqs, &next), 2);
+	ck_assert_uint_eq(seqs[0], insts[3]->seq);
+	ck_assert_uint_eq(seqs[1], insts[0]->seq);
+	ck_assert_uint_eq(list_page(r, "x", 0, 0, 10, 100, NULL, &next), 4);
+	ck_assert_uint_eq(list_page(r, "z", 0, 0, 10, 100, NULL, &next), 0);
+	ck_assert_uint_eq(next, 0);
+	finish(r, insts, 6);
+}
+END_TEST
+
+#define S(x) REGISTRY_STATE(FUTURE_##x)
+
+START_TEST(test_list_filters_by_state)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[7];
+	uint64_t seqs[7], next;
+
+	add_jobs(r, insts, 7);
+	/* 0 queued, 1 running, 2 succeeded, 3 failed, 4 cancelled,
+	 * 5 timed_out, 6 running */
+	ck_assert(future_start(insts[1]->future));
+	ck_assert(future_start(insts[6]->future));
+	complete(insts[2]);
+	ck_assert(future_complete(insts[3]->future, FUTURE_FAILED, NULL,
+				  strdup("broke")));
+	ck_assert(future_cancel(insts[4]->future));
+	ck_assert(future_complete(insts[5]->future, FUTURE_TIMED_OUT, NULL,
+				  NULL));
+	ck_assert_uint_eq(list_page(r, NULL, S(RUNNING), 0, 10, 100, seqs,
+				    &next), 2);
+	ck_assert_uint_eq(seqs[0], insts[6]->seq);
+	ck_assert_uint_eq(seqs[1], insts[1]->seq);
+	ck_assert_uint_eq(list_page(r, NULL, S(QUEUED), 0, 10, 100, seqs,
+				    &next), 1);
+	ck_assert_uint_eq(seqs[0], insts[0]->seq);
+	ck_assert_uint_eq(list_page(r, NULL, S(FAILED) | S(TIMED_OUT), 0, 10,
+				    100, seqs, &next), 2);
+	ck_assert_uint_eq(seqs[0], insts[5]->seq);
+	ck_assert_uint_eq(seqs[1], insts[3]->seq);
+	ck_assert_uint_eq(list_page(r, NULL, S(SUCCEEDED) | S(CANCELLED) |
+				    S(QUEUED), 0, 10, 100, seqs, &next), 3);
+	ck_assert_uint_eq(seqs[0], insts[4]->seq);
+	ck_assert_uint_eq(list_page(r, "y", S(RUNNING), 0, 10, 100, NULL,
+				    &next), 0);
+	finish(r, insts, 7);
+}
+END_TEST
+
+/*
+ * Live instances pass the lock's coarse check for `running` (it cannot
+ * tell queued from running) and are dropped by the precise one: their
+ * references must be given back all the same.
+ */
+START_TEST(test_list_gives_back_the_references_of_what_the_filter_drops)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[3];
+	uint64_t next;
+
+	add_jobs(r, insts, 3);
+	ck_assert_uint_eq(list_page(r, NULL, S(RUNNING), 0, 2, 100, NULL,
+				    &next), 0);
+	/* Short (empty), yet it goes on: two were looked at. */
+	ck_assert_uint_eq(next, insts[1]->seq);
+	ck_assert_uint_eq(refs_of(insts[0]), 2);
+	ck_assert_uint_eq(refs_of(insts[1]), 2);
+	ck_assert_uint_eq(refs_of(insts[2]), 2);
+	finish(r, insts, 3);
+}
+END_TEST
+
+START_TEST(test_list_cursor_stays_put_while_instances_are_added)
+{
+	struct registry *r = registry_new(1000, HOUR_NS);
+	struct job_instance *insts[30];
+	uint64_t seqs[10], next;
+	size_t i;
+
+	add_jobs(r, insts, 20);
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 10, 100, NULL, &next), 10);
+	add_jobs(r, insts + 20, 10);	/* newer than every one listed */
+	ck_assert_uint_eq(list_page(r, NULL, 0, next, 10, 100, seqs, &next),
+			  10);
+	for (i = 0; i < 10; i++)
+		ck_assert_uint_eq(seqs[i], insts[9 - i]->seq);
+	ck_assert_uint_eq(next, 0);
+	/* A new listing starts with them. */
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 1, 100, seqs, &next), 1);
+	ck_assert_uint_eq(seqs[0], insts[29]->seq);
+	finish(r, insts, 30);
+}
+END_TEST
+
+/*
+ * Between two pages the instance the cursor stands for expires, and
+ * others above and below it: the next page starts right below it and
+ * simply lacks the expired ones.
+ */
+START_TEST(test_list_cursor_stays_put_while_instances_expire)
+{
+	struct registry *r = registry_new(1000, 0);
+	struct job_instance *insts[20];
+	uint64_t seqs[20], next;
+	size_t n, i;
+
+	add_jobs(r, insts, 20);
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 5, 100, NULL, &next), 5);
+	ck_assert_uint_eq(next, insts[15]->seq);
+	/* 15 (the cursor's), 12, 11 and 17 (listed already) finish. */
+	complete(insts[15]);
+	complete(insts[12]);
+	complete(insts[11]);
+	complete(insts[17]);
+	ck_assert_uint_eq(registry_expire(r, timer_now_ns(), 100), 4);
+	n = list_page(r, NULL, 0, next, 20, 100, seqs, &next);
+	ck_assert_uint_eq(n, 13);
+	ck_assert_uint_eq(seqs[0], insts[14]->seq);
+	ck_assert_uint_eq(seqs[1], insts[13]->seq);
+	ck_assert_uint_eq(seqs[2], insts[10]->seq);
+	for (i = 3; i < n; i++)
+		ck_assert_uint_eq(seqs[i], insts[12 - i]->seq);
+	ck_assert_uint_eq(next, 0);
+	finish(r, insts, 20);
+}
+END_TEST
+
+/* Likewise for instances pushed out by the bound. */
+START_TEST(test_list_leaves_out_evicted_instances)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[MAX_JOBS_MIN + 2];
+	uint64_t seqs[MAX_JOBS_MIN], next;
+
+	add_jobs(r, insts, MAX_JOBS_MIN);
+	complete(insts[5]);
+	complete(insts[2]);
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 10, 100, NULL, &next), 10);
+	ck_assert_uint_eq(next, insts[6]->seq);
+	add_jobs(r, insts + MAX_JOBS_MIN, 2);	/* evict 5, then 2 */
+	ck_assert_uint_eq(list_page(r, NULL, 0, next, 10, 100, seqs, &next),
+			  4);
+	ck_assert_uint_eq(seqs[0], insts[4]->seq);
+	ck_assert_uint_eq(seqs[1], insts[3]->seq);
+	ck_assert_uint_eq(seqs[2], insts[1]->seq);
+	ck_assert_uint_eq(seqs[3], insts[0]->seq);
+	ck_assert_uint_eq(next, 0);
+	finish(r, insts, MAX_JOBS_MIN + 2);
+}
+END_TEST
+
+/* An add that comes after a newer instance's goes to its place. */
+START_TEST(test_list_orders_by_creation_not_by_add)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *insts[3];
+	uint64_t seqs[3], next;
+
+	insts[0] = new_job();
+	insts[1] = new_job();
+	insts[2] = new_job();
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	ck_assert_int_eq(registry_add(r, insts[2]), 0);
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 1, 100, NULL, &next), 1);
+	ck_assert_int_eq(registry_add(r, insts[1]), 0);	/* late */
+	ck_assert_uint_eq(list_page(r, NULL, 0, 0, 3, 100, seqs, &next), 3);
+	ck_assert_uint_eq(seqs[0], insts[2]->seq);
+	ck_assert_uint_eq(seqs[1], insts[1]->seq);
+	ck_assert_uint_eq(seqs[2], insts[0]->seq);
+	finish(r, insts, 3);
+}
+END_TEST
+
+/*
+ * A filter that matches one instance in 1000: each page looks at no more
+ * than `examine` of them, empty pages included, and the paging still
+ * reaches it.
+ */
+START_TEST(test_list_looks_at_most_examine_instances_a_page)
+{
+	struct registry *r = registry_new(2000, HOUR_NS);
+	static struct job_instance *insts[1001];
+	uint64_t seqs[10], next, before = 0;
+	size_t i, pages = 0, found_on = 0, n;
+
+	insts[0] = job_new(&env, cfg, def_y, NULL);
+	ck_assert_ptr_nonnull(insts[0]);
+	ck_assert_int_eq(registry_add(r, insts[0]), 0);
+	add_jobs(r, insts + 1, 1000);
+	do {
+		n = list_page(r, "y", 0, before, 10, 100, seqs, &next);
+		pages++;
+		if (n > 0) {
+			ck_assert_uint_eq(n, 1);
+			ck_assert_uint_eq(seqs[0], insts[0]->seq);
+			found_on = pages;
+		} else {
+			/* 100 looked at: the next page starts 100 lower. */
+			ck_assert_uint_eq(next, insts[1000 - 100 * pages + 1]->seq);
+		}
+		before = next;
+	} while (next != 0);
+	ck_assert_uint_eq(pages, 11);	/* 1000 x, then y */
+	ck_assert_uint_eq(found_on, 11);
+	for (i = 0; i <= 1000; i++)
+		ck_assert_uint_eq(refs_of(insts[i]), 2);
+	finish(r, insts, 1001);
+}
+END_TEST
+
+
+/* The other side of the concurrent listing test: adds, completes, expires. */
+struct churn {
+	struct registry *r;
+	struct job_instance *insts[2000];
+	atomic_size_t n;	/* added so far */
+};
+
+static void *
+churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	size_t i;
+
+	for (i = 0; i < 2000; i++) {
+		c->insts[i] = new_job();
+		ck_assert_int_eq(registry_add(c->r, c->insts[i]), 0);
+		atomic_store(&c->n, i + 1);
+		if (i >= 3)
+			complete(c->insts[i - 3]);
+		if (i % 16 == 0)
+			registry_expire(c->r, timer_now_ns(), 8);
+	}
+	return NULL;
+}
+
+/*
+ * Pages while another thread adds, completes and expires instances: each
+ * paging is strictly newest first, never lists one twice, and gives back
+ * every reference it took (for ThreadSanitizer, the lock discipline).
+ */
+START_TEST(test_list_pages_while_other_threads_change_the_registry)
+{
+	static struct churn c;
+	pthread_t t;
+	uint64_t before, next, prev;
+	size_t n, i, pagings = 0;
+
+	c.r = registry_new(100000, 0);
+	atomic_init(&c.n, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, churn_thread, &c), 0);
+	do {
+		before = 0;
+		prev = UINT64_MAX;
+		do {
+			struct registry_filter f = { NULL, pagings % 2 ?
+				S(QUEUED) | S(SUCCEEDED) : 0 };
+
+			n = registry_list(c.r, &f, before, 7, 20, entries,
+					  &next);
+			for (i = 0; i < n; i++) {
+				ck_assert_uint_lt(entries[i].inst->seq, prev);
+				prev = entries[i].inst->seq;
+				job_unref(entries[i].inst);
+			}
+			before = next;
+		} while (next != 0);
+		pagings++;
+	} while (pagings < 200 && atomic_load(&c.n) < 2000);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	finish(c.r, c.insts, atomic_load(&c.n));
+}
+END_TEST
+
 /* ---- the walk over live jobs ---------------------------------------------------- */
 
 struct visits {
@@ -1050,6 +1469,25 @@ registry_suite(void)
 	tcase_add_test(tc, test_expire_drops_only_jobs_finished_more_than_retain_ago);
 	tcase_add_test(tc, test_expire_never_drops_live_jobs);
 	tcase_add_test(tc, test_raised_retain_applies_at_the_next_expire);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("list");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_instance_seq_is_the_number_its_id_ends_with);
+	tcase_add_test(tc, test_list_is_newest_first_across_live_and_finished);
+	tcase_add_test(tc, test_list_holds_a_reference_on_each_entry_and_a_snapshot);
+	tcase_add_test(tc, test_list_pages_with_next_without_duplicate_or_gap);
+	tcase_add_test(tc, test_list_page_ending_on_the_oldest_has_no_next);
+	tcase_add_test(tc, test_list_filters_by_job);
+	tcase_add_test(tc, test_list_filters_by_state);
+	tcase_add_test(tc, test_list_gives_back_the_references_of_what_the_filter_drops);
+	tcase_add_test(tc, test_list_cursor_stays_put_while_instances_are_added);
+	tcase_add_test(tc, test_list_cursor_stays_put_while_instances_expire);
+	tcase_add_test(tc, test_list_leaves_out_evicted_instances);
+	tcase_add_test(tc, test_list_orders_by_creation_not_by_add);
+	tcase_add_test(tc, test_list_looks_at_most_examine_instances_a_page);
+	tcase_add_test(tc, test_list_pages_while_other_threads_change_the_registry);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("foreach");
