@@ -9,6 +9,7 @@
 #include "api_call.h"
 #include "api_jobs.h"
 #include "api_json.h"
+#include "api_metrics.h"
 #include "api_openapi.h"
 #include "daemon.h"
 
@@ -40,22 +41,40 @@ api_handle(struct server_request *req, void *arg)
 	struct config *cfg;
 	enum server_handled handled;
 
-	if (!strcmp(path, "/jobs") && api_is_read(req))
+	/* Labels for the metrics: what matched, never the raw path. */
+	if (!strcmp(path, "/jobs") && api_is_read(req)) {
+		server_request_set_label(req, "/jobs");
 		return api_job_list(d, req);
+	}
 	if (!strncmp(path, "/jobs/", 6) && path[6] != '\0' &&
-	    strchr(path + 6, '/') == NULL)
+	    strchr(path + 6, '/') == NULL) {
+		server_request_set_label(req, "/jobs/{id}");
 		return api_job_resource(d, req, path + 6);
-	if (!strcmp(path, "/healthz"))
+	}
+	if (!strcmp(path, "/healthz")) {
+		server_request_set_label(req, "/healthz");
 		return get_health(d, req);
-	if (!strcmp(path, "/openapi.json"))
+	}
+	if (!strcmp(path, "/metrics")) {
+		server_request_set_label(req, "/metrics");
+		return api_metrics_get(d, req);
+	}
+	if (!strcmp(path, "/openapi.json")) {
+		server_request_set_label(req, "/openapi.json");
 		return api_openapi_resource(d, req);
-	if (atomic_load(&d->stopping)) {
-		server_add_header(req, "Retry-After", "1");
-		return api_respond_problem(req, 503, "the daemon is stopping");
 	}
 
 	cfg = daemon_config(d);
 	route = config_find_route(cfg, path);
+	if (route != NULL)	/* the config may go: a lasting copy */
+		server_request_set_label(req, api_metrics_route_label(
+			&d->metrics, route->path));
+	if (atomic_load(&d->stopping)) {
+		config_unref(cfg);
+		server_request_set_reason(req, "stopping");
+		server_add_header(req, "Retry-After", "1");
+		return api_respond_problem(req, 503, "the daemon is stopping");
+	}
 	if (route == NULL)
 		handled = api_respond_problem(req, 404, "no such resource");
 	else if (strcmp(server_request_method(req), route->method) != 0)

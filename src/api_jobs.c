@@ -26,6 +26,7 @@ cancel_job(struct server_request *req, struct job_instance *inst)
 	if (future_state_is_done(state)) {
 		snprintf(detail, sizeof(detail), "the job has already "
 			 "finished (%s)", future_state_name(state));
+		server_request_set_reason(req, "job_finished");
 		return api_respond_problem(req, 409, detail);
 	}
 	job_cancel(inst);
@@ -43,9 +44,11 @@ api_job_resource(struct daemon *d, struct server_request *req, const char *id)
 	if (!cancel && !api_is_read(req))
 		return api_method_not_allowed(req, "GET, HEAD, DELETE");
 	inst = registry_find(d->registry, id);
-	if (inst == NULL)
+	if (inst == NULL) {
+		server_request_set_reason(req, "unknown_job");
 		return api_respond_problem(req, 404, "no such job (it may have "
 				       "expired from the registry)");
+	}
 	if (cancel)
 		handled = cancel_job(req, inst);
 	else

@@ -138,6 +138,7 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 		return -1;
 	}
 	job_env_init(&d->env, cfg->server.instance, d->timer, d->pool);
+	d->env.job_durations = d->metrics.job_duration;
 	if (kinds_open(&d->env) != 0) {
 		log_warn("job kinds");
 		return -1;
@@ -168,6 +169,8 @@ start_server(struct daemon *d, const struct config *cfg,
 	opts.max_body = MAX_BODY;
 	opts.handler = api_handle;
 	opts.handler_arg = d;
+	opts.observe = api_metrics_observe;
+	opts.observe_arg = &d->metrics;
 	d->server = server_new(&opts);
 	return d->server != NULL ? 0 : -1;
 }
@@ -193,7 +196,8 @@ daemon_start(struct daemon *d, struct config *cfg,
 			  listen);
 		goto fail;
 	}
-	if (start_job_machinery(d, cfg) != 0)
+	if (api_metrics_init(&d->metrics, cfg->pool.workers) != 0 ||
+	    start_job_machinery(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
 	if (start_server(d, cfg, &ss, socklen) != 0)
@@ -212,6 +216,7 @@ fail:
 	if (d->env.timer != NULL)	/* job_env_init() ran */
 		job_env_clear(&d->env);
 	config_unref(d->cfg);
+	api_metrics_clear(&d->metrics);
 	pthread_mutex_destroy(&d->expiry_lock);
 	pthread_mutex_destroy(&d->config_lock);
 	return -1;
@@ -358,6 +363,7 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	timer_free(d->timer);
 	registry_free(d->registry);
 	job_env_clear(&d->env);
+	api_metrics_clear(&d->metrics);	/* nothing counts any more */
 	config_unref(cfg);
 	config_unref(d->cfg);
 	pthread_mutex_destroy(&d->expiry_lock);

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#include "api_metrics.h"
 #include "config.h"
 #include "job.h"
 #include "pool.h"
@@ -33,6 +34,12 @@ struct daemon {
 	struct job_env env;
 	bool kinds_open;		/* kinds_open() succeeded on env */
 	struct server *server;
+	/*
+	 * What the daemon counts, from daemon_start() to the end of
+	 * daemon_stop(): the server reports to it until server_free(), job
+	 * instances until the last one completes (job_env_clear()).
+	 */
+	struct api_metrics metrics;
 	struct timer_entry expiry;	/* registry expiry, every second */
 	size_t expired;		/* timer thread: this burst's expiries */
 	/*

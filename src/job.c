@@ -12,6 +12,7 @@
 #include "job.h"
 #include "kinds/kind.h"
 #include "log.h"
+#include "metrics.h"
 
 void
 job_env_init(struct job_env *env, const char *instance, struct timer *timer,
@@ -35,7 +36,12 @@ job_env_init(struct job_env *env, const char *instance, struct timer *timer,
 	pthread_mutex_init(&env->gates_lock, NULL);
 }
 
-/* First waiter of every instance: the one log line per finished job. */
+/*
+ * First waiter of every instance: its duration into the metrics (from its
+ * start, or its creation if it never started, to its end), and the one log
+ * line per finished job.  First, so that both are done before any run
+ * over the job answers its client.
+ */
 static void
 on_job_done(struct future *f, void *arg)
 {
@@ -43,6 +49,10 @@ on_job_done(struct future *f, void *arg)
 	enum future_state state = future_state(f);
 	double secs = (double)future_runtime_ns(f) / 1e9;
 
+	if (inst->env->job_durations != NULL)
+		metrics_observe(metrics_series(inst->env->job_durations,
+			(const char *[]){ inst->def->name,
+					  future_state_name(state) }), secs);
 	if (!atomic_load_explicit(&inst->env->log_jobs, memory_order_relaxed))
 		return;
 	if (state == FUTURE_SUCCEEDED)

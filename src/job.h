@@ -27,6 +27,7 @@
 
 struct job_gate;
 struct job_instance;
+struct metrics_family;
 struct registry;
 
 #define JOB_ID_MAX (CONFIG_NAME_MAX + 32)
@@ -41,6 +42,12 @@ struct job_env {
 	size_t id_prefix_len;
 	atomic_uint_fast64_t next_seq;
 	atomic_bool log_jobs;		/* one log line per finished job */
+	/*
+	 * Where each finished instance's duration is observed, labelled
+	 * with its job's name and final state (metrics.h); borrowed, NULL
+	 * for none.  Set after job_env_init(), before any instance.
+	 */
+	struct metrics_family *job_durations;
 	/*
 	 * Test seam, NULL in the daemon: when set, a kind calls it on the
 	 * starting thread right after the future moved to RUNNING and

@@ -164,6 +164,7 @@ server_new(const struct server_options *opts)
 	atomic_init(&s->freeing, false);
 	atomic_init(&s->publishers, 0);
 	atomic_init(&s->clients_gone, 0);
+	atomic_init(&s->waiting, 0);
 	atomic_init(&s->active, 0);
 	pthread_mutex_init(&s->lock, NULL);
 	/* server_drain() waits on the monotonic clock: immune to clock steps. */
@@ -241,6 +242,12 @@ size_t
 server_active(struct server *s)
 {
 	return atomic_load(&s->active);
+}
+
+size_t
+server_waiting(struct server *s)
+{
+	return atomic_load(&s->waiting);
 }
 
 unsigned long
@@ -344,7 +351,8 @@ server_free(struct server *s)
 	 * give the HTTP threads a moment to send those answers.
 	 */
 	while ((req = next_unanswered(s)) != NULL) {
-		server_respond_problem(req, 503, "the daemon is stopping");
+		server_answer_refuse(req, 503, "the daemon is stopping",
+				     "stopping");
 		server_request_unref(req);
 		n++;
 	}

@@ -31,6 +31,33 @@ enum server_handled {
 typedef enum server_handled (*server_handler)(struct server_request *req,
 					      void *arg);
 
+/*
+ * How a request ended, for an observer (the daemon's metrics).  Strings
+ * are borrowed for the call.
+ */
+struct server_report {
+	const char *method;	/* as received: any token */
+	const char *label;	/* server_request_set_label(), or NULL */
+	const char *reason;	/* server_request_set_reason(), the server's
+				 * own (see below), or NULL */
+	unsigned status;	/* the answer's; 0: the client hung up while
+				 * waiting, and got none */
+};
+
+/*
+ * Called once per request that is answered (when its answer goes to
+ * libmicrohttpd, before a byte of it is sent) or whose client hangs up
+ * while it waits; not for a request that libmicrohttpd refuses on its own
+ * (431, a malformed request line) or whose connection ends before it is
+ * complete.  On the request's HTTP thread, under that thread's lock:
+ * it must be quick and take leaf locks only.
+ *
+ * The server's own refusals carry these reasons: "bad_framing" (400: the
+ * framing checks of server_framing.h), "nul_in_path" (400),
+ * "body_too_large" (413), "stopping" (503 from server_free()).
+ */
+typedef void (*server_observe_fn)(void *arg, const struct server_report *r);
+
 struct server_options {
 	const struct sockaddr *addr;	/* borrowed for server_new() only */
 	socklen_t addrlen;
@@ -41,6 +68,8 @@ struct server_options {
 	size_t max_body;
 	server_handler handler;
 	void *handler_arg;
+	server_observe_fn observe;	/* NULL: none */
+	void *observe_arg;
 	/*
 	 * Tests only (NULL in the daemon): called by each thread that hands
 	 * an answer over, after it resumes the connection and before its last
@@ -82,6 +111,11 @@ size_t server_active(struct server *s);
  * (nginx logs these as 499), since the server started.
  */
 unsigned long server_clients_gone(struct server *s);
+
+/*
+ * Requests waiting for their answer with the connection suspended, now.
+ */
+size_t server_waiting(struct server *s);
 
 /* ---- one request --------------------------------------------------------- */
 
@@ -126,6 +160,24 @@ typedef void (*server_gone_fn)(struct server_request *req, void *arg,
  */
 void server_request_on_gone(struct server_request *req, server_gone_fn fn,
 			    void *arg);
+/*
+ * What the request matched, for the observer: a route's path template
+ * ("/greet/{name}"), never the raw path, so that an observer that counts
+ * by label keeps few series.  label is borrowed for the server's whole
+ * life, beyond the request's (a string constant, or a copy that lives as
+ * long: a reload frees the config that a route's path comes from).  Only
+ * from the handler.  A request without one is reported with NULL.
+ */
+void server_request_set_label(struct server_request *req, const char *label);
+
+/*
+ * Why the request is refused ("queue_full"), for the observer; a string
+ * constant.  Call it before the answer, on the thread that answers.  A
+ * later call replaces it.
+ */
+void server_request_set_reason(struct server_request *req,
+			       const char *reason);
+
 /* A request header, or NULL.  Borrowed; only during the handler call. */
 const char *server_request_header(struct server_request *req,
 				  const char *name);

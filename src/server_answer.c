@@ -97,6 +97,39 @@ server_answer_run_gone(struct server_request *req, bool gone)
 	fn(req, req->gone_arg, gone);
 }
 
+void
+server_request_set_label(struct server_request *req, const char *label)
+{
+	req->label = label;
+}
+
+void
+server_request_set_reason(struct server_request *req, const char *reason)
+{
+	atomic_store_explicit(&req->reason, reason, memory_order_relaxed);
+}
+
+/*
+ * Tells the observer how the request ended: its status, or 0 when its
+ * client hung up.  On the MHD thread.  The reason was set before the
+ * answer was published, which the MHD thread has seen: relaxed is enough
+ * (it is atomic only because a thread that loses the claim may set one).
+ */
+static void
+observe(struct server_request *req, unsigned status)
+{
+	const struct server_options *o = &req->server->opts;
+	struct server_report r;
+
+	if (o->observe == NULL)
+		return;
+	r.method = req->method;
+	r.label = req->label;
+	r.reason = atomic_load_explicit(&req->reason, memory_order_relaxed);
+	r.status = status;
+	o->observe(o->observe_arg, &r);
+}
+
 const char *
 server_request_header(struct server_request *req, const char *name)
 {
@@ -218,8 +251,10 @@ server_answer_publish(struct server_request *req)
 	server_request_ref(req);
 	atomic_fetch_add(&s->publishers, 1);
 	atomic_store(&req->counted, true);
-	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED)
+	if (atomic_exchange(&req->state, REQ_RESPONDED) == REQ_SUSPENDED) {
+		atomic_fetch_sub(&s->waiting, 1);
 		server_answer_resume(req);
+	}
 	server_request_unref(req);
 	if (s->opts.test_after_resume != NULL)
 		s->opts.test_after_resume(s->opts.test_arg);
@@ -253,12 +288,18 @@ set_answer(struct server_request *req, unsigned status,
 	req->resp_len = body != NULL ? len : 0;
 }
 
-void
-server_respond(struct server_request *req, unsigned status,
-	       const char *content_type, char *body, size_t len)
+/*
+ * server_respond(), with a reason for the observer (NULL for none) set
+ * only by the thread that wins the claim.
+ */
+static void
+respond(struct server_request *req, unsigned status,
+	const char *content_type, char *body, size_t len, const char *reason)
 {
 	if (building == req) {		/* the builder, on the MHD thread */
 		set_answer(req, status, content_type, body, len);
+		if (reason != NULL)
+			server_request_set_reason(req, reason);
 		return;
 	}
 	if (atomic_exchange(&req->claimed, true)) {
@@ -266,7 +307,16 @@ server_respond(struct server_request *req, unsigned status,
 		return;
 	}
 	set_answer(req, status, content_type, body, len);
+	if (reason != NULL)
+		server_request_set_reason(req, reason);
 	server_answer_publish(req);
+}
+
+void
+server_respond(struct server_request *req, unsigned status,
+	       const char *content_type, char *body, size_t len)
+{
+	respond(req, status, content_type, body, len, NULL);
 }
 
 void
@@ -301,11 +351,23 @@ void
 server_respond_problem(struct server_request *req, unsigned status,
 		       const char *detail)
 {
+	server_answer_refuse(req, status, detail, NULL);
+}
+
+/*
+ * The server's own refusal: a problem document, and a reason for the
+ * observer (a string constant; NULL for none).  Any thread, once, as
+ * server_respond().
+ */
+void
+server_answer_refuse(struct server_request *req, unsigned status,
+		     const char *detail, const char *reason)
+{
 	size_t len;
 	char *body = http_answer_body(http_problem_new(status, detail),
 				      &status, &len);
 
-	server_respond(req, status, HTTP_PROBLEM_JSON, body, len);
+	respond(req, status, HTTP_PROBLEM_JSON, body, len, reason);
 }
 
 /* MHD refuses only on memory or a bad header; say which is missing. */
@@ -328,6 +390,7 @@ server_answer_queue(struct server_request *req)
 
 	req->queued = true;
 	server_answer_run_builder(req, true);
+	observe(req, req->status);
 	resp = MHD_create_response_from_buffer(req->resp_len,
 					       req->resp_body,
 					       MHD_RESPMEM_MUST_FREE);
@@ -373,6 +436,7 @@ server_answer_client_gone(struct server_request *req)
 	atomic_fetch_add(&s->clients_gone, 1);
 	log_info("%s %s: client closed the connection while waiting (499)",
 		 req->method, req->path);
+	observe(req, 0);
 	server_answer_publish(req);
 	server_answer_run_gone(req, true);
 }

@@ -65,6 +65,7 @@ request_new(struct server_thread *t, struct MHD_Connection *conn,
 	atomic_init(&req->state, REQ_HANDLING);
 	atomic_init(&req->claimed, false);
 	atomic_init(&req->counted, false);
+	atomic_init(&req->reason, NULL);
 	req->server = t->server;
 	req->thread = t;
 	req->conn = conn;
@@ -120,14 +121,19 @@ unlist_request(struct server *s, struct server_request *req)
 static enum MHD_Result
 suspend(struct server_request *req)
 {
+	struct server *s = req->server;
 	int expected = REQ_HANDLING;
 
 	MHD_suspend_connection(req->conn);
+	/* Counted first: the publisher that resumes it counts it down. */
+	atomic_fetch_add(&s->waiting, 1);
 	if (!atomic_compare_exchange_strong(&req->state, &expected,
-					    REQ_SUSPENDED))
+					    REQ_SUSPENDED)) {
+		atomic_fetch_sub(&s->waiting, 1);
 		server_answer_resume(req);	/* answered meanwhile */
-	else
+	} else {
 		server_thread_watch(req);
+	}
 	return MHD_YES;
 }
 
@@ -138,7 +144,8 @@ dispatch(struct server *s, struct server_request *req)
 	req->handled = true;
 	list_request(s, req);
 	if (req->body.too_large)
-		server_respond_problem(req, 413, "request body too large");
+		server_answer_refuse(req, 413, "request body too large",
+				     "body_too_large");
 	else if (s->opts.handler(req, s->opts.handler_arg) == SERVER_DONE &&
 		 atomic_load(&req->state) != REQ_RESPONDED)
 		server_respond_problem(req, 500, "the handler gave no answer");
@@ -157,19 +164,22 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 {
 	struct server_request *req = request_new(t, conn, url, method);
 	const char *why = "the path holds an encoded NUL (%00)";
+	const char *reason = "nul_in_path";
 	unsigned status = 400;
 
 	if (req == NULL)
 		return MHD_NO;
-	if (*con_cls != &nul_in_path)
+	if (*con_cls != &nul_in_path) {
 		status = check_framing(t->server, conn, method, version,
 				       &why);
+		reason = status == 413 ? "body_too_large" : "bad_framing";
+	}
 	*con_cls = req;
 	if (status == 0)
 		return MHD_YES;
 	/* Queued before the body: MHD then skips reading it. */
 	req->handled = true;
-	server_respond_problem(req, status, why);
+	server_answer_refuse(req, status, why, reason);
 	return server_answer_queue(req);
 }
 

@@ -66,6 +66,8 @@ struct server_request {
 					 * (server_free waits for them) */
 	struct MHD_Connection *conn;	/* only used on the MHD thread */
 	char *method, *path;
+	const char *label;		/* see server_request_set_label() */
+	_Atomic(const char *) reason;	/* see server_request_set_reason() */
 	struct server_body body;	/* freed once the handler returns */
 	bool stop_answered;		/* server lock: server_free() saw it */
 	bool listed;			/* server lock: on the open list */
@@ -128,6 +130,12 @@ struct server {
 	 */
 	atomic_uint publishers;
 	atomic_ulong clients_gone;	/* hung up while waiting */
+	/*
+	 * Requests suspended for their answer: counted up before the
+	 * suspend is attempted (and back down if it fails), down by the
+	 * publisher that resumes one, so that it never goes below 0.
+	 */
+	atomic_size_t waiting;
 	pthread_mutex_t lock;	/* guards the list, active, and the
 				 * waits on idle and publishers_done */
 	pthread_cond_t idle;	/* active dropped to 0 */
@@ -168,5 +176,7 @@ void server_answer_publish(struct server_request *req);
 void server_answer_run_gone(struct server_request *req, bool gone);
 void server_answer_wake_thread(struct server_thread *t);
 void server_answer_client_gone(struct server_request *req);
+void server_answer_refuse(struct server_request *req, unsigned status,
+			  const char *detail, const char *reason);
 
 #endif
