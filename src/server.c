@@ -340,7 +340,7 @@ void
 server_free(struct server *s)
 {
 	struct server_request *req;
-	size_t n = 0;
+	size_t n = 0, streams;
 
 	if (s == NULL)
 		return;
@@ -357,9 +357,18 @@ server_free(struct server *s)
 		n++;
 	}
 	wait_for_publishers(s);
-	if (n > 0) {
+	/*
+	 * Every stream is visible now (its claimer is counted), and none can
+	 * begin on a listed request (all are claimed).  End them: a writer
+	 * that resumed one first is counted, so wait for it again.
+	 */
+	streams = server_stream_end_all(s);
+	wait_for_publishers(s);
+	if (n > 0)
 		log_warnx("answered %zu waiting requests with 503 at stop", n);
+	if (streams > 0)
+		log_warnx("ended %zu streamed answers at stop", streams);
+	if (n + streams > 0)
 		server_drain(s, 1000000000);
-	}
 	server_destroy(s, s->nthreads, s->nthreads);
 }

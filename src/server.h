@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* What a streamed answer may hold unsent, unless server_options says. */
+#define SERVER_STREAM_BUFFER_DEFAULT ((size_t)4 << 20)	/* 4 MiB */
+
 struct server;
 struct server_request;
 
@@ -66,6 +69,11 @@ struct server_options {
 	size_t connection_memory;
 	unsigned connection_timeout_s;
 	size_t max_body;
+	/*
+	 * Bytes a streamed answer may hold written and not yet sent
+	 * (server_stream_write()); 0: SERVER_STREAM_BUFFER_DEFAULT.
+	 */
+	size_t stream_buffer;
 	server_handler handler;
 	void *handler_arg;
 	server_observe_fn observe;	/* NULL: none */
@@ -98,8 +106,11 @@ void server_quiesce(struct server *s);
 size_t server_drain(struct server *s, int64_t timeout_ns);
 
 /*
- * Answers whatever is still waiting with 503, resumes every suspended
- * connection, stops MHD and frees the server.  NULL is ok.
+ * Answers whatever is still waiting with 503, ends every streamed answer
+ * not yet ended (server_stream_end()), resumes every suspended
+ * connection, gives the HTTP threads up to a second to send what is
+ * left, stops MHD (closing what is still open) and frees the server.
+ * NULL is ok.
  */
 void server_free(struct server *s);
 
@@ -249,20 +260,52 @@ void server_respond_later(struct server_request *req, server_build_fn fn,
  * suspended, holding no thread, between pieces.
  *
  * server_stream_begin() is called by the handler, on the MHD thread,
- * instead of server_respond(); the handler then returns SERVER_LATER.
- * content_type is a string constant; headers added before go out with
- * it.  Returns 0, or -1 (out of memory, or answered already) having
- * started nothing: the handler answers some other way.
+ * instead of server_respond(); the handler then returns SERVER_LATER (or
+ * SERVER_DONE: the same here).  content_type is a string constant; headers
+ * added before go out with it.  The status line and headers are sent at
+ * once, before any piece.  Returns 0, or -1 (out of memory, answered
+ * already, or server_free() has begun) having started nothing: the
+ * handler answers some other way.
+ * The writer takes its own reference (server_request_ref()) and drops it
+ * once it has called server_stream_end() or had -1 from a write.
  *
  * server_stream_write() appends len bytes (copied) from any thread; they
- * are sent as soon as the connection can take them.  Returns 0, or -1
- * when nothing more will be sent (the client has gone, the server is
- * stopping, the stream has ended, or out of memory): the writer may stop.
+ * are sent as soon as the connection can take them, in one chunk or more
+ * (pieces written before the connection takes the first may share one).
+ * Returns 0, or -1 when nothing more will be sent: the client has gone,
+ * the server is stopping (server_free() ended the stream), the stream has
+ * ended, the request is not a stream, the stream was cut off, or (then
+ * the stream is cut off) out of memory or the client reads too slowly.
+ * The writer may stop at the first -1; later calls return -1 as well and
+ * are cheap.  A write of 0 bytes to an open stream returns 0.
  *
- * server_stream_end() ends the body after what was written, from any
- * thread, once.  A stream that is never ended is ended by server_free().
- * A client that hangs up during a stream is reported to the request's
- * gone function (server_request_on_gone()) as for any waiting request.
+ * The bound: a stream holds the bytes written and not yet taken by
+ * libmicrohttpd (which then holds at most its connection memory, plus the
+ * kernel's socket buffer).  A write is refused when bytes are waiting
+ * already and they and the new piece would pass stream_buffer (default
+ * SERVER_STREAM_BUFFER_DEFAULT); a piece written while nothing waits is
+ * always taken, whatever its size.  So a stream holds at most
+ * max(stream_buffer, its largest piece).  A refused write cuts the stream
+ * off: what waits is dropped, the connection is closed without the last
+ * chunk (the client sees a truncated body, never a complete-looking one),
+ * and it is logged once.
+ *
+ * server_stream_end() ends the body after what was written (the last
+ * chunk; an HTTP/1.0 client, which gets no chunks, sees the connection
+ * closed instead), from any thread; later calls, and a call after the
+ * client has gone, do nothing.  A stream that is never ended is ended by
+ * server_free(), the same way, and then closed if its client has not
+ * taken it all within a second.
+ *
+ * The request's gone function (server_request_on_gone()) runs once: with
+ * `gone` when the connection ends before the whole stream was sent
+ * because of the client (it closed or reset the connection, or read
+ * nothing for connection_timeout_s while data waited), counted in
+ * server_clients_gone() and logged (499), and from then on writes return
+ * -1; without it otherwise (all sent; cut off by the server; closed by
+ * server_free()), to release arg.  A HEAD request gets the headers only
+ * (not chunked), then its connection is closed, and so is the stream:
+ * writes return -1.
  */
 int server_stream_begin(struct server_request *req, unsigned status,
 			const char *content_type);

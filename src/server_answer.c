@@ -35,6 +35,7 @@ server_request_unref(struct server_request *req)
 		free(req->headers[i].value);
 	}
 	free(req->resp_body);
+	server_stream_free(atomic_load(&req->stream));
 	server_body_clear(&req->body);
 	free(req->method);
 	free(req->path);
@@ -256,6 +257,16 @@ server_answer_publish(struct server_request *req)
 		server_answer_resume(req);
 	}
 	server_request_unref(req);
+	server_answer_leave(s);
+}
+
+/*
+ * A publisher's last touch of the server: it leaves `publishers`.  Any
+ * thread; nothing of the server may be read after.
+ */
+void
+server_answer_leave(struct server *s)
+{
 	if (s->opts.test_after_resume != NULL)
 		s->opts.test_after_resume(s->opts.test_arg);
 	/*
@@ -391,12 +402,16 @@ server_answer_queue(struct server_request *req)
 	req->queued = true;
 	server_answer_run_builder(req, true);
 	observe(req, req->status);
-	resp = MHD_create_response_from_buffer(req->resp_len,
-					       req->resp_body,
-					       MHD_RESPMEM_MUST_FREE);
+	if (atomic_load(&req->stream) != NULL)
+		resp = server_stream_response(req);
+	else
+		resp = MHD_create_response_from_buffer(req->resp_len,
+						       req->resp_body,
+						       MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		log_warnx("%s %s: no memory for the %u answer; connection "
 			  "closed", req->method, req->path, req->status);
+		server_stream_fail(req);
 		return MHD_NO;
 	}
 	req->resp_body = NULL;	/* MHD owns it now */
@@ -411,10 +426,12 @@ server_answer_queue(struct server_request *req)
 		add_mhd_header(req, resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
-	if (ret != MHD_YES)
+	if (ret != MHD_YES) {
 		log_warnx("%s %s: libmicrohttpd refused the %u answer; "
 			  "connection closed", req->method, req->path,
 			  req->status);
+		server_stream_fail(req);
+	}
 	return ret;
 }
 
@@ -423,13 +440,19 @@ server_answer_queue(struct server_request *req)
  * its HTTP thread has ended the watch that saw it, and calls this.
  * Unless an answer is already on its way, claim the request so that no
  * answer is built for nobody, resume it so that MHD closes it, count and
- * log it (nginx's 499), and tell whoever waits for it.
+ * log it (nginx's 499), and tell whoever waits for it.  A streamed
+ * answer's connection is suspended while it waits for its next piece:
+ * server_stream.c deals with its client.
  */
 void
 server_answer_client_gone(struct server_request *req)
 {
 	struct server *s = req->server;
 
+	if (atomic_load(&req->stream) != NULL) {
+		server_stream_client_gone(req);
+		return;
+	}
 	if (atomic_exchange(&req->claimed, true))
 		return;		/* answered: MHD finds out when it writes */
 	req->client_gone = true;

@@ -66,6 +66,7 @@ request_new(struct server_thread *t, struct MHD_Connection *conn,
 	atomic_init(&req->claimed, false);
 	atomic_init(&req->counted, false);
 	atomic_init(&req->reason, NULL);
+	atomic_init(&req->stream, NULL);
 	req->server = t->server;
 	req->thread = t;
 	req->conn = conn;
@@ -169,6 +170,8 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 
 	if (req == NULL)
 		return MHD_NO;
+	/* Anything else that gets here is HTTP/1.1 to MHD: chunked. */
+	req->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 	if (*con_cls != &nul_in_path) {
 		status = check_framing(t->server, conn, method, version,
 				       &why);
@@ -222,13 +225,14 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	struct server_request *req = *con_cls;
 
 	(void)conn;
-	(void)toe;
 	if (req == NULL || *con_cls == &nul_in_path) {
 		*con_cls = NULL;
 		return;
 	}
 	*con_cls = NULL;
 	server_thread_unwatch(req);
+	/* A stream cut short by its client reports it (gone) first. */
+	server_stream_completed(req, toe);
 	/* Never resumed, or resumed for nothing: release their args. */
 	server_answer_run_builder(req, false);
 	server_answer_run_gone(req, false);

@@ -2,13 +2,15 @@
  * server_private.h - what the parts of the server share; not for the rest
  * of the daemon, which sees only server.h.
  *
- * The server is in four parts, each a file:
+ * The server is in five parts, each a file:
  *   server.c         its life: listening socket, start, quiesce, drain, stop
  *   server_thread.c  the HTTP threads and their event loop
  *   server_intake.c  libmicrohttpd's callbacks: a request comes in, its
  *                    framing is checked, its body read, the handler called
  *   server_answer.c  answers: set from any thread, published, resumed,
  *                    handed to libmicrohttpd
+ *   server_stream.c  streamed answers: pieces handed over from any thread
+ *                    to libmicrohttpd's content reader
  * and server_framing.c holds the framing checks, which need no socket.
  *
  * A request's answer may be set on any thread, while its MHD thread may
@@ -32,8 +34,25 @@
  * run on the MHD thread when the connection resumes, or at the latest
  * when MHD is done with the connection, so that it runs exactly once.
  *
+ * A streamed answer (server_stream_begin(), from the handler) claims the
+ * request and goes HANDLING -> RESPONDED at once: its status and headers
+ * are queued when the handler returns, and REQ_SUSPENDED is never used.
+ * Its body comes later, through a content reader that suspends the
+ * connection whenever it has nothing to send ("parked"); that second
+ * hand-over is guarded by the stream's own lock, not by `state`: the
+ * reader suspends and sets `parked` under it, and whoever clears `parked`
+ * under it resumes (server_stream.c).  Again one resume per suspend.
+ * A thread that resumes a parked stream is counted in `publishers` from
+ * before it lets go of the stream's lock to its last touch of the server,
+ * as publish() is, and server_free() ends every open stream (those on the
+ * open list: `stream` set, not yet `stop_ended`) after every claimer is
+ * counted, then waits for the count to drop to 0 again.
+ *
  * Locking: the server lock guards the list of open requests and the
  * counts; it is a leaf lock, never held while calling MHD or the handler.
+ * A stream's lock is taken by its content reader under the thread's lock,
+ * and MHD_suspend_connection() is called under it (MHD's own lock inside);
+ * nothing else is called or locked while it is held.
  * A thread's lock is held while its daemon runs, so handlers run under it;
  * only server_quiesce() takes it from outside.  docs/THREADS.md has the
  * whole story.
@@ -70,9 +89,12 @@ struct server_request {
 	_Atomic(const char *) reason;	/* see server_request_set_reason() */
 	struct server_body body;	/* freed once the handler returns */
 	bool stop_answered;		/* server lock: server_free() saw it */
+	bool stop_ended;		/* server lock: server_free() ended
+					 * its stream */
 	bool listed;			/* server lock: on the open list */
 	bool handled;			/* the handler was called */
 	bool queued;			/* the response went to MHD */
+	bool http10;			/* an HTTP/1.0 request: no chunks */
 
 	/*
 	 * Hang-up watch, on the MHD thread only: while suspended, the
@@ -95,6 +117,8 @@ struct server_request {
 	size_t resp_len;
 	size_t nheaders;
 	struct { char *name, *value; } headers[MAX_RESPONSE_HEADERS];
+	/* A streamed answer: set once by server_stream_begin(), owned. */
+	_Atomic(struct server_stream *) stream;
 
 	/* Guarded by the server lock. */
 	struct server_request *prev, *next;
@@ -125,8 +149,10 @@ struct server {
 	atomic_bool freeing;	/* server_free() has begun */
 	/*
 	 * Threads inside publish(): between claiming an answer's hand-over
-	 * and their last touch of the server (resume, wake).  server_free()
-	 * waits for 0 on publishers_done before it frees the threads.
+	 * and their last touch of the server (resume, wake); and threads
+	 * resuming a parked stream, from under its lock to their last touch.
+	 * server_free() waits for 0 on publishers_done before it frees the
+	 * threads.
 	 */
 	atomic_uint publishers;
 	atomic_ulong clients_gone;	/* hung up while waiting */
@@ -178,5 +204,16 @@ void server_answer_wake_thread(struct server_thread *t);
 void server_answer_client_gone(struct server_request *req);
 void server_answer_refuse(struct server_request *req, unsigned status,
 			  const char *detail, const char *reason);
+void server_answer_leave(struct server *s);
+
+/* server_stream.c */
+struct server_stream;
+struct MHD_Response *server_stream_response(struct server_request *req);
+void server_stream_fail(struct server_request *req);
+void server_stream_client_gone(struct server_request *req);
+void server_stream_completed(struct server_request *req,
+			     enum MHD_RequestTerminationCode toe);
+size_t server_stream_end_all(struct server *s);
+void server_stream_free(struct server_stream *st);
 
 #endif
