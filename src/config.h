@@ -40,6 +40,15 @@ struct job_def {
 	void *kind_data;
 };
 
+/*
+ * What becomes of the jobs that a run's policy did not wait for (`first`,
+ * `any`) once the policy is met, and of unfinished jobs at its deadline.
+ */
+enum route_losers {
+	ROUTE_LOSERS_DETACH,		/* they go on, queryable by id */
+	ROUTE_LOSERS_CANCEL,		/* they are cancelled */
+};
+
 /* What becomes of a route's jobs when its client hangs up while waiting. */
 enum route_on_disconnect {
 	ROUTE_DISCONNECT_DETACH,	/* they go on, as if not waited for */
@@ -52,6 +61,7 @@ struct route {
 	int line;			/* of the [route] header */
 	enum run_policy wait;
 	int64_t timeout_ns;
+	enum route_losers losers;
 	enum route_on_disconnect on_disconnect;
 	size_t njobs;
 	const struct job_def **jobs;	/* borrowed from the same config */
@@ -67,6 +77,8 @@ struct config {
 		size_t connection_memory;	/* per-connection MHD pool */
 		unsigned connection_timeout_s;	/* idle; whole seconds */
 		int64_t drain_timeout_ns;	/* SIGTERM: wait for runs */
+		size_t max_body;		/* request bodies, bytes */
+		unsigned max_run_jobs;		/* jobs of one POST /jobs */
 	} server;
 	struct {
 		unsigned workers;
@@ -75,6 +87,7 @@ struct config {
 	struct {
 		unsigned max_jobs;	/* live and finished instances */
 		int64_t retain_ns;	/* finished ones kept this long */
+		unsigned max_runs;	/* runs (GET /runs/{id}) kept */
 	} registry;
 	struct {
 		enum log_level level;

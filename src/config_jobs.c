@@ -75,6 +75,7 @@ static bool
 reserved_route_path(const char *s)
 {
 	return !strcmp(s, "/jobs") || !strncmp(s, "/jobs/", 6) ||
+	       !strcmp(s, "/runs") || !strncmp(s, "/runs/", 6) ||
 	       !strcmp(s, "/healthz") || !strcmp(s, "/metrics") ||
 	       !strcmp(s, "/openapi.json");
 }
@@ -154,7 +155,7 @@ begin_route_section(struct parser *p, const char *path)
 	    RESERVE(p->route_jobs_line, n))
 		goto nomem;
 	r = &p->cfg->routes[n];
-	memset(r, 0, sizeof(*r));	/* on_disconnect = detach */
+	memset(r, 0, sizeof(*r));	/* losers, on_disconnect: detach */
 	p->route_jobs[n] = NULL;
 	p->route_jobs_line[n] = 0;
 	p->cfg->nroutes++;
@@ -239,6 +240,16 @@ key_route(struct parser *p, const char *key, const char *value)
 		    r->timeout_ns > 3600 * NS_PER_S)
 			return parser_bad_value(p, key, value, "a duration "
 						"from 1ms to 1h");
+		return 0;
+	}
+	if (!strcmp(key, "losers")) {
+		if (!strcmp(value, "detach"))
+			r->losers = ROUTE_LOSERS_DETACH;
+		else if (!strcmp(value, "cancel"))
+			r->losers = ROUTE_LOSERS_CANCEL;
+		else
+			return parser_bad_value(p, key, value, "detach or "
+						"cancel");
 		return 0;
 	}
 	if (!strcmp(key, "on_disconnect")) {

@@ -17,10 +17,13 @@ config_sections_defaults(struct config *c)
 	c->server.connection_memory = 16 * 1024;
 	c->server.connection_timeout_s = 30;
 	c->server.drain_timeout_ns = 10 * NS_PER_S;
+	c->server.max_body = 64 * 1024;
+	c->server.max_run_jobs = 16;
 	c->pool.workers = 4;
 	c->pool.queue = 4096;
 	c->registry.max_jobs = 100000;
 	c->registry.retain_ns = 600 * NS_PER_S;
+	c->registry.max_runs = 10000;
 	c->log.level = LOG_LEVEL_INFO;
 	c->log.jobs = true;
 }
@@ -105,6 +108,20 @@ key_server(struct parser *p, const char *key, const char *value)
 		c->server.drain_timeout_ns = ns;
 		return 0;
 	}
+	if (!strcmp(key, "max_body")) {
+		size_t sz;
+
+		if (config_parse_size(value, &sz) || sz < 1024 ||
+		    sz > 16 * 1024 * 1024)
+			return parser_bad_value(p, key, value, "a size from 1K "
+						"to 16M");
+		c->server.max_body = sz;
+		return 0;
+	}
+	if (!strcmp(key, "max_run_jobs"))
+		return config_parse_uint(value, 1, CONFIG_ROUTE_JOBS_MAX,
+					 &c->server.max_run_jobs) ?
+		       parser_bad_value(p, key, value, "1 to 64") : 0;
 	return parser_unknown_key(p, "server", key);
 }
 
@@ -141,6 +158,10 @@ key_registry(struct parser *p, const char *key, const char *value)
 		c->registry.retain_ns = ns;
 		return 0;
 	}
+	if (!strcmp(key, "max_runs"))
+		return config_parse_uint(value, 16, 10000000,
+					 &c->registry.max_runs) ?
+		       parser_bad_value(p, key, value, "16 to 10000000") : 0;
 	return parser_unknown_key(p, "registry", key);
 }
 

@@ -318,10 +318,13 @@ START_TEST(test_empty_file_takes_every_default)
 	ck_assert_uint_eq(c->server.connection_memory, 16 * 1024);
 	ck_assert_uint_eq(c->server.connection_timeout_s, 30);
 	ck_assert_int_eq(c->server.drain_timeout_ns, 10 * NS_PER_S);
+	ck_assert_uint_eq(c->server.max_body, 64 * 1024);
+	ck_assert_uint_eq(c->server.max_run_jobs, 16);
 	ck_assert_uint_eq(c->pool.workers, 4);
 	ck_assert_uint_eq(c->pool.queue, 4096);
 	ck_assert_uint_eq(c->registry.max_jobs, 100000);
 	ck_assert_int_eq(c->registry.retain_ns, 600 * NS_PER_S);
+	ck_assert_uint_eq(c->registry.max_runs, 10000);
 	ck_assert_int_eq(c->log.level, LOG_LEVEL_INFO);
 	ck_assert(c->log.jobs);
 	ck_assert_uint_eq(c->njobs, 0);
@@ -341,12 +344,15 @@ START_TEST(test_every_fixed_key_is_read)
 		"connection_memory = 1M\n"
 		"connection_timeout = 1h\n"
 		"drain_timeout = 0\n"
+		"max_body = 16M\n"
+		"max_run_jobs = 64\n"
 		"[pool]\n"
 		"workers = 1024\n"
 		"queue = 1000000\n"
 		"[registry]\n"
 		"max_jobs = 16\n"
 		"retain = 1.5s\n"
+		"max_runs = 16\n"
 		"[log]\n"
 		"level = debug\n"
 		"jobs = no\n");
@@ -362,6 +368,9 @@ START_TEST(test_every_fixed_key_is_read)
 	ck_assert_uint_eq(c->pool.queue, 1000000);
 	ck_assert_uint_eq(c->registry.max_jobs, 16);
 	ck_assert_int_eq(c->registry.retain_ns, 1500 * NS_PER_MS);
+	ck_assert_uint_eq(c->server.max_body, 16 * 1024 * 1024);
+	ck_assert_uint_eq(c->server.max_run_jobs, 64);
+	ck_assert_uint_eq(c->registry.max_runs, 16);
 	ck_assert_int_eq(c->log.level, LOG_LEVEL_DEBUG);
 	ck_assert(!c->log.jobs);
 	config_unref(c);
@@ -394,6 +403,7 @@ START_TEST(test_job_and_route_defaults)
 	ck_assert_str_eq(r->method, "GET");
 	ck_assert_int_eq(r->wait, RUN_WAIT_ALL);
 	ck_assert_int_eq(r->timeout_ns, 30 * NS_PER_S);
+	ck_assert_int_eq(r->losers, ROUTE_LOSERS_DETACH);
 	config_unref(c);
 }
 END_TEST
@@ -405,7 +415,7 @@ START_TEST(test_route_keys_are_read)
 		"[route /post]\nmethod = POST\njobs = a\nwait = none\n"
 		"timeout = 1ms\n"
 		"[route /any]\nmethod = DELETE\njobs = a\nwait = any\n"
-		"timeout = 1h\n");
+		"timeout = 1h\nlosers = cancel\n");
 	const struct route *post = config_find_route(c, "/post");
 	const struct route *any = config_find_route(c, "/any");
 
@@ -415,6 +425,8 @@ START_TEST(test_route_keys_are_read)
 	ck_assert_str_eq(any->method, "DELETE");
 	ck_assert_int_eq(any->wait, RUN_WAIT_ANY);
 	ck_assert_int_eq(any->timeout_ns, 3600 * NS_PER_S);
+	ck_assert_int_eq(any->losers, ROUTE_LOSERS_CANCEL);
+	ck_assert_int_eq(post->losers, ROUTE_LOSERS_DETACH);
 	config_unref(c);
 }
 END_TEST
@@ -1002,6 +1014,14 @@ static const struct {
 	  "(expected a duration up to 1h)" },
 	{ "server", "drain_timeout", "soon", "bad value 'soon' for "
 	  "drain_timeout" },
+	{ "server", "max_body", "1023", "bad value '1023' for max_body "
+	  "(expected a size from 1K to 16M)" },
+	{ "server", "max_body", "17M", "bad value '17M' for max_body" },
+	{ "server", "max_run_jobs", "0", "bad value '0' for max_run_jobs "
+	  "(expected 1 to 64)" },
+	{ "server", "max_run_jobs", "65", "bad value '65' for max_run_jobs" },
+	{ "registry", "max_runs", "15", "bad value '15' for max_runs "
+	  "(expected 16 to 10000000)" },
 	{ "pool", "workers", "0", "bad value '0' for workers (expected 1 to "
 	  "1024)" },
 	{ "pool", "workers", "1025", "bad value '1025' for workers" },
@@ -1029,6 +1049,8 @@ static const struct {
 	  "duration from 1ms to 1h)" },
 	{ "route /r", "timeout", "61m", "bad value '61m' for timeout" },
 	{ "route /r", "timeout", "5", "bad value '5' for timeout" },
+	{ "route /r", "losers", "drop", "bad value 'drop' for losers "
+	  "(expected detach or cancel)" },
 };
 
 START_TEST(test_bad_value_is_refused_at_its_line)
@@ -1193,7 +1215,8 @@ START_TEST(test_bad_route_path_is_refused_at_its_header)
 END_TEST
 
 static const char *const reserved_route_paths[] = {
-	"/jobs", "/jobs/x", "/healthz", "/metrics", "/openapi.json",
+	"/jobs", "/jobs/x", "/runs", "/runs/{id}", "/healthz", "/metrics",
+	"/openapi.json",
 };
 
 START_TEST(test_reserved_route_path_is_refused_at_its_header)
