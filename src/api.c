@@ -1,8 +1,11 @@
 /*
  * api.c - see api.h.  Which resource a request is for; the resources are
- * in api_jobs.c (job instances), api_call.c (runs of configured routes),
- * with the JSON pieces of the answers in api_json.c.
+ * in api_jobs.c (job instances and their listing), api_runs.c (runs),
+ * api_call.c (starting and answering a run: a configured route, or
+ * POST /jobs from api_post.c), api_metrics.c and api_openapi.c, with the
+ * JSON pieces of the answers in api_json.c.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "api.h"
@@ -11,6 +14,8 @@
 #include "api_json.h"
 #include "api_metrics.h"
 #include "api_openapi.h"
+#include "api_post.h"
+#include "api_runs.h"
 #include "daemon.h"
 
 static enum server_handled
@@ -32,6 +37,81 @@ get_health(struct daemon *d, struct server_request *req)
 			server_request_server(req))));
 }
 
+/* /jobs: GET lists the jobs, POST starts an ad-hoc run. */
+static enum server_handled
+jobs_collection(struct daemon *d, struct server_request *req)
+{
+	if (api_is_read(req))
+		return api_job_list(d, req);
+	if (strcmp(server_request_method(req), "POST") != 0)
+		return api_method_not_allowed(req, "GET, HEAD, POST");
+	if (!atomic_load(&d->stopping))
+		return api_post_jobs(d, req);
+	server_request_set_reason(req, "stopping");
+	server_add_header(req, "Retry-After", "1");
+	return api_respond_problem(req, 503, "the daemon is stopping");
+}
+
+/* "/prefix/ID" with one segment after the prefix: ID, else NULL. */
+static const char *
+resource_id(const char *path, const char *prefix, size_t n)
+{
+	if (strncmp(path, prefix, n) != 0 || path[n] == '\0' ||
+	    strchr(path + n, '/') != NULL)
+		return NULL;
+	return path + n;
+}
+
+/*
+ * The daemon's own resources: serves req and returns true, or returns
+ * false when path is none of them.  Reads are answered while the daemon
+ * stops; what starts jobs is not.  Each request gets its metrics label:
+ * what matched, never the raw path.
+ */
+static bool
+built_in(struct daemon *d, struct server_request *req, const char *path,
+	 enum server_handled *handled)
+{
+	const char *id;
+
+	if ((id = resource_id(path, "/jobs/", 6)) != NULL) {
+		server_request_set_label(req, "/jobs/{id}");
+		*handled = api_job_resource(d, req, id);
+		return true;
+	}
+	if ((id = resource_id(path, "/runs/", 6)) != NULL) {
+		server_request_set_label(req, "/runs/{id}");
+		*handled = api_run_resource(d, req, id);
+		return true;
+	}
+	if (!strcmp(path, "/runs")) {
+		server_request_set_label(req, "/runs");
+		*handled = api_runs_list(d, req);
+		return true;
+	}
+	if (!strcmp(path, "/healthz")) {
+		server_request_set_label(req, "/healthz");
+		*handled = get_health(d, req);
+		return true;
+	}
+	if (!strcmp(path, "/metrics")) {
+		server_request_set_label(req, "/metrics");
+		*handled = api_metrics_get(d, req);
+		return true;
+	}
+	if (!strcmp(path, "/openapi.json")) {
+		server_request_set_label(req, "/openapi.json");
+		*handled = api_openapi_resource(d, req);
+		return true;
+	}
+	if (!strcmp(path, "/jobs")) {
+		server_request_set_label(req, "/jobs");
+		*handled = jobs_collection(d, req);
+		return true;
+	}
+	return false;
+}
+
 enum server_handled
 api_handle(struct server_request *req, void *arg)
 {
@@ -41,29 +121,8 @@ api_handle(struct server_request *req, void *arg)
 	struct config *cfg;
 	enum server_handled handled;
 
-	/* Labels for the metrics: what matched, never the raw path. */
-	if (!strcmp(path, "/jobs") && api_is_read(req)) {
-		server_request_set_label(req, "/jobs");
-		return api_job_list(d, req);
-	}
-	if (!strncmp(path, "/jobs/", 6) && path[6] != '\0' &&
-	    strchr(path + 6, '/') == NULL) {
-		server_request_set_label(req, "/jobs/{id}");
-		return api_job_resource(d, req, path + 6);
-	}
-	if (!strcmp(path, "/healthz")) {
-		server_request_set_label(req, "/healthz");
-		return get_health(d, req);
-	}
-	if (!strcmp(path, "/metrics")) {
-		server_request_set_label(req, "/metrics");
-		return api_metrics_get(d, req);
-	}
-	if (!strcmp(path, "/openapi.json")) {
-		server_request_set_label(req, "/openapi.json");
-		return api_openapi_resource(d, req);
-	}
-
+	if (built_in(d, req, path, &handled))
+		return handled;
 	cfg = daemon_config(d);
 	route = config_find_route(cfg, path);
 	if (route != NULL)	/* the config may go: a lasting copy */

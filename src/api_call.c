@@ -1,252 +1,313 @@
 /*
  * api_call.c - see api_call.h.
  *
- * A route request becomes a `call`: one job instance per job of the route,
- * a run over their futures with the route's wait policy, and a deadline on
- * the timer.  The handler returns SERVER_LATER.  Whichever thread meets the
- * policy (or fires the deadline) wakes the connection with
- * server_respond_later(), and the connection's HTTP thread builds the
- * answer.  Jobs the policy did not wait for go on detached, in the
- * registry.
+ * A request becomes a call: it is listed in the runs table (so that an
+ * idempotency key is taken before any job starts), its jobs are created,
+ * registered and started, a run watches their futures with the policy,
+ * and the deadline is armed on the timer.  The handler returns
+ * SERVER_LATER.  Whichever thread meets the policy (or fires the deadline)
+ * runs on_run_done(): the call is done, losers are cancelled if asked,
+ * and the answer goes to whoever still waits for it:
  *
- * A call is freed by whichever of its holders lets go last: the run's
- * callback, the deadline entry, the answer's builder, and api_call_route()
- * while it sets them up.
+ *   plain   the connection is woken with server_respond_later() and its
+ *           HTTP thread builds the answer (build_answer());
+ *   async   the same, unless the async timer handed the client a 202
+ *           first: then the answer is only kept, for GET /runs/{id};
+ *   stream  the summary ends the stream (api_stream.c).
+ *
+ * Whoever takes c->req (under c->lock) answers it; the others find NULL.
+ * The answer itself is built once (call_fix_answer_locked()), so that every
+ * reader of a run sees the same bytes.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "api_answer.h"
 #include "api_call.h"
+#include "api_idempotency.h"
 #include "api_json.h"
 #include "api_params.h"
+#include "api_run_table.h"
+#include "api_stream.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
-#include "params.h"
-#include "run.h"
 
-struct call {
-	atomic_uint refs;
-	struct daemon *daemon;		/* borrowed */
-	struct server_request *req;	/* a reference, until answered */
-	struct config *cfg;		/* a reference: keeps route alive */
-	const struct route *route;
-	struct run *run;		/* a reference */
-	struct timer_entry deadline;
-	atomic_bool answered;		/* the run callback has run */
-	bool expired;			/* set by the run callback, */
-	int winner;			/* before the builder runs */
-	size_t njobs;
-	struct job_instance *jobs[];	/* references */
-};
+/* ---- the call's life ---------------------------------------------------- */
 
-static void
+struct call *
+call_ref(struct call *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void
 call_unref(struct call *c)
 {
 	size_t i;
 
-	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+	if (c == NULL ||
+	    atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	for (i = 0; i < c->njobs; i++)
 		job_unref(c->jobs[i]);
 	run_unref(c->run);
 	server_request_unref(c->req);
 	config_unref(c->cfg);
+	free(c->answer);
+	free(c->streamed);
+	free(c->stream_waiters);
+	free(c->idempotency_key);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-/*
- * One snapshot per job of c into snaps, taken once for one answer, so that
- * its status and its list of jobs agree while jobs still complete.  The
- * call's references keep their results and errors valid.
- */
-static void
-snapshot_jobs(struct call *c, struct future_snapshot *snaps)
-{
-	size_t i;
+static void on_deadline(struct timer_entry *e, bool fired);
+static void on_async_timer(struct timer_entry *e, bool fired);
 
+/* A new call for spec, with the creator's reference; NULL if no memory. */
+static struct call *
+call_new(struct daemon *d, struct server_request *req, struct config *cfg,
+	 const struct call_spec *spec)
+{
+	struct call *c = calloc(1, sizeof(*c) +
+				spec->njobs * sizeof(c->jobs[0]));
+	struct timespec now;
+
+	if (c == NULL)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	atomic_init(&c->answered, false);
+	pthread_mutex_init(&c->lock, NULL);
+	c->daemon = d;
+	c->cfg = config_ref(cfg);
+	c->label = spec->label;
+	c->wait = spec->wait;
+	c->timeout_ns = spec->timeout_ns;
+	c->losers = spec->losers;
+	c->on_disconnect = spec->on_disconnect;
+	c->req = server_request_ref(req);
+	c->winner = -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	c->created_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	timer_entry_init(&c->deadline, on_deadline);
+	timer_entry_init(&c->async_timer, on_async_timer);
+	return c;
+}
+
+bool
+call_done(struct call *c)
+{
+	bool done;
+
+	pthread_mutex_lock(&c->lock);
+	done = c->done;
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+void
+call_fix_answer_locked(struct call *c)
+{
+	struct future_snapshot snaps[CONFIG_ROUTE_JOBS_MAX];
+	unsigned status;
+	size_t i, len;
+	char *body;
+
+	if (c->answer != NULL)
+		return;
 	for (i = 0; i < c->njobs; i++)
 		snaps[i] = future_snapshot(c->jobs[i]->future);
+	body = http_answer_body(api_answer_build(c, snaps, c->expired,
+						 c->winner, &status),
+				&status, &len);
+	if (body == NULL)
+		return;
+	c->status = status;
+	c->answer = body;
+	c->answer_len = len;
 }
 
-/* Which status a gather answers with when not every job succeeded. */
-static unsigned
-failure_status(struct call *c, const struct future_snapshot *snaps,
-	       size_t *bad)
+bool
+call_answer(struct call *c, unsigned *status, char **body, size_t *len)
 {
-	bool failed = false, timed_out = false, cancelled = false;
-	size_t i;
-
-	*bad = 0;
-	for (i = 0; i < c->njobs; i++) {
-		switch (snaps[i].state) {
-		case FUTURE_SUCCEEDED:
-			continue;
-		case FUTURE_FAILED:	failed = true; break;
-		case FUTURE_TIMED_OUT:	timed_out = true; break;
-		case FUTURE_CANCELLED:	cancelled = true; break;
-		default:		break;
-		}
-		(*bad)++;
+	pthread_mutex_lock(&c->lock);
+	if (!c->done) {
+		pthread_mutex_unlock(&c->lock);
+		return false;
 	}
-	if (failed)
-		return 502;
-	if (timed_out)
-		return 504;
-	if (cancelled)
-		return 503;
-	return 200;
+	call_fix_answer_locked(c);
+	*status = c->status ? c->status : 500;
+	*len = c->answer_len;
+	*body = NULL;
+	if (c->answer != NULL && (*body = malloc(c->answer_len + 1)) != NULL)
+		memcpy(*body, c->answer, c->answer_len + 1);
+	pthread_mutex_unlock(&c->lock);
+	return true;
 }
 
-/* A problem naming each job that did not succeed (or is not done). */
-static json_t *
-jobs_problem(struct call *c, const struct future_snapshot *snaps,
-	     unsigned status, const char *detail)
+/* Takes the client still to answer, if any (a reference), under lock. */
+static struct server_request *
+take_req_locked(struct call *c)
 {
-	json_t *jobs = json_array();
-	size_t i;
+	struct server_request *req = c->req;
 
-	for (i = 0; i < c->njobs && jobs != NULL; i++) {
-		json_t *j;
-
-		if (snaps[i].state == FUTURE_SUCCEEDED)
-			continue;
-		j = api_object_set(api_job_link(c->jobs[i]), "state",
-			json_string(future_state_name(snaps[i].state)));
-		j = api_object_set(j, "error", api_json_string_or_null(snaps[i].error));
-		jobs = api_array_append(jobs, j);
-	}
-	return api_object_set(http_problem_new(status, detail), "jobs", jobs);
+	c->req = NULL;
+	return req;
 }
 
-static json_t *
-answer_all(struct call *c, const struct future_snapshot *snaps,
-	   unsigned *status)
+/* Cancels every job of c not done yet. */
+static void
+cancel_jobs(struct call *c)
 {
-	json_t *results;
-	size_t i, bad;
-
-	*status = failure_status(c, snaps, &bad);
-	if (*status != 200)
-		return jobs_problem(c, snaps, *status, bad == 1 ?
-				    "a job did not succeed" :
-				    "jobs did not succeed");
-	results = json_array();
-	for (i = 0; i < c->njobs; i++)
-		results = api_array_append(results, api_json_result(&snaps[i]));
-	return api_object_set(json_object(), "results", results);
-}
-
-static json_t *
-answer_one(struct call *c, const struct future_snapshot *snaps,
-	   size_t winner, unsigned *status)
-{
-	struct job_instance *w = c->jobs[winner];
-	json_t *pending, *answer;
-	size_t i, bad;
-
-	if (snaps[winner].state != FUTURE_SUCCEEDED) {
-		*status = failure_status(c, snaps, &bad);
-		if (*status == 200)
-			*status = 502;
-		return jobs_problem(c, snaps, *status, "the awaited job did "
-				    "not succeed");
-	}
-	pending = json_array();
-	for (i = 0; i < c->njobs; i++)
-		if (i != winner)
-			pending = api_array_append(pending,
-						      api_job_link(c->jobs[i]));
-	*status = 200;
-	answer = api_object_set(json_object(), "result",
-				   api_json_result(&snaps[winner]));
-	answer = api_object_set(answer, "job", json_string(w->def->name));
-	return api_object_set(answer, "pending", pending);
-}
-
-static json_t *
-answer_accepted(struct call *c, unsigned *status)
-{
-	json_t *jobs = json_array();
 	size_t i;
 
 	for (i = 0; i < c->njobs; i++)
-		jobs = api_array_append(jobs, api_job_link(c->jobs[i]));
-	*status = 202;
-	return api_object_set(json_object(), "jobs", jobs);
+		if (!future_state_is_done(future_state(c->jobs[i]->future)))
+			job_cancel(c->jobs[i]);
 }
+
+/* Adds "Link: </runs/ID>; rel="monitor"": where the run can be read. */
+static void
+add_run_link(struct server_request *req, const struct call *c)
+{
+	char link[CALL_ID_MAX + 32];
+
+	snprintf(link, sizeof(link), "</runs/%s>; rel=\"monitor\"", c->id);
+	server_add_header(req, "Link", link);
+}
+
+/* ---- answers to the client ------------------------------------------------ */
 
 /*
- * Builds the answer from the call's futures.  Runs on the request's MHD
- * thread (server_respond_later()), or where the answer is dropped.
+ * The answer, on the request's HTTP thread (server_respond_later()), or
+ * where it is dropped.  Releases the builder's reference on c.
  */
 static void
 build_answer(struct server_request *req, void *arg, bool wanted)
 {
 	struct call *c = arg;
-	struct future_snapshot snaps[CONFIG_ROUTE_JOBS_MAX];
-	unsigned status;
-	json_t *body;
-	char detail[96];
+	unsigned status = 500;
+	size_t len = 0;
+	char *body = NULL;
 
-	if (!wanted) {
-		call_unref(c);
-		return;
+	if (wanted) {
+		call_answer(c, &status, &body, &len);
+		add_run_link(req, c);
+		if (status == 503) {
+			server_request_set_reason(req, "jobs_cancelled");
+			server_add_header(req, "Retry-After", "1");
+		}
+		if (status == 202) {
+			char where[CALL_ID_MAX + 8];
+
+			snprintf(where, sizeof(where), "/runs/%s", c->id);
+			server_add_header(req, "Location", where);
+		}
+		server_respond(req, status, status >= 400 ?
+			       HTTP_PROBLEM_JSON : HTTP_JSON, body, len);
 	}
-	snapshot_jobs(c, snaps);
-	if (c->expired) {
-		status = 504;
-		snprintf(detail, sizeof(detail), "the route's deadline of "
-			 "%.3f s passed; unfinished jobs go on",
-			 (double)c->route->timeout_ns / 1e9);
-		body = jobs_problem(c, snaps, status, detail);
-	} else if (c->route->wait == RUN_WAIT_ALL) {
-		body = answer_all(c, snaps, &status);
-	} else if (c->route->wait == RUN_WAIT_NONE) {
-		body = answer_accepted(c, &status);
-	} else {
-		body = answer_one(c, snaps, (size_t)c->winner, &status);
+	call_unref(c);
+}
+
+/* {"id", "href", "state", "jobs": [links]}: where a run can be read. */
+json_t *
+api_call_pointer(const struct call *c, const char *state)
+{
+	char href[CALL_ID_MAX + 8];
+	json_t *jobs = json_array(), *v;
+	size_t i, n;
+
+	/* Under the lock: a run that is starting fills its jobs in. */
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	n = c->njobs;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	for (i = 0; i < n; i++)
+		jobs = api_array_append(jobs, api_job_link(c->jobs[i]));
+	snprintf(href, sizeof(href), "/runs/%s", c->id);
+	v = api_object_set(json_object(), "id", json_string(c->id));
+	v = api_object_set(v, "href", json_string(href));
+	v = api_object_set(v, "state", json_string(state));
+	return api_object_set(v, "jobs", jobs);
+}
+
+/* 202 to /runs/{id}: the async fallback, on the request's HTTP thread. */
+static void
+build_accepted(struct server_request *req, void *arg, bool wanted)
+{
+	struct call *c = arg;
+	char where[CALL_ID_MAX + 8];
+
+	if (wanted) {
+		snprintf(where, sizeof(where), "/runs/%s", c->id);
+		server_add_header(req, "Location", where);
+		server_add_header(req, "Preference-Applied", "respond-async");
+		api_respond_json(req, 202, api_call_pointer(c, "running"));
 	}
-	if (status == 503)
-		server_add_header(req, "Retry-After", "1");
-	api_respond_json(req, status, body);
-	call_unref(c);			/* the builder's reference */
+	call_unref(c);
+}
+
+/* Hands req (a reference, dropped here) to its HTTP thread to build. */
+static void
+answer_later(struct call *c, struct server_request *req, server_build_fn fn)
+{
+	server_respond_later(req, fn, call_ref(c));
+	server_request_unref(req);
 }
 
 /*
  * The run's callback: the wait is over.  Runs once, on the thread that met
  * the policy (often the timer's, for thousands of requests at once): it
- * only wakes the connection, and the HTTP threads build the answers.
+ * settles the call and wakes the connection; the HTTP threads build the
+ * answers.
  */
 static void
 on_run_done(struct run *r, bool expired, int winner, void *arg)
 {
 	struct call *c = arg;
+	struct daemon *d = c->daemon;
+	struct server_request *req = NULL;
+	bool losers;
 
 	(void)r;
-	c->expired = expired;
-	c->winner = winner;
 	/*
 	 * The run's own bookkeeping first, the answer last: a client that
 	 * reads /healthz right after its answer must not find this call's
 	 * deadline still armed (test_healthz saw timers = 2 under load).
-	 * `answered` goes before the cancel: api_call_route() reads it after
-	 * arming.
+	 * `answered` goes before the cancel: wait_with_deadline() reads it
+	 * after arming.
 	 */
 	atomic_store(&c->answered, true);
-	if (!expired && timer_cancel(c->daemon->timer, &c->deadline))
+	if (!expired && timer_cancel(d->timer, &c->deadline))
 		call_unref(c);		/* the deadline's reference */
-	/*
-	 * The builder gets a reference of its own: it may run and let go on
-	 * the HTTP thread before server_respond_later() returns, and the
-	 * call holds the request that the hand-over still touches.
-	 */
-	atomic_fetch_add(&c->refs, 1);
-	server_respond_later(c->req, build_answer, c);
+	if (c->delivery == CALL_ASYNC &&
+	    timer_cancel(d->timer, &c->async_timer))
+		call_unref(c);		/* the async timer's reference */
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	c->expired = expired;
+	c->winner = winner;
+	/* A deadline's answer shows what was still going at that moment. */
+	if (expired || c->req == NULL)
+		call_fix_answer_locked(c);
+	if (c->delivery == CALL_NDJSON || c->delivery == CALL_SSE)
+		api_stream_finish_locked(c);
+	else
+		req = take_req_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	api_run_table_done(d->runs, c, timer_now_ns());
+	losers = expired || c->wait == RUN_WAIT_FIRST ||
+		 c->wait == RUN_WAIT_ANY;
+	if (losers && c->losers == ROUTE_LOSERS_CANCEL)
+		cancel_jobs(c);
+	if (req != NULL)
+		answer_later(c, req, build_answer);
 	call_unref(c);			/* the run callback's reference */
 }
 
@@ -261,155 +322,326 @@ on_deadline(struct timer_entry *e, bool fired)
 	call_unref(c);
 }
 
-/* Cancels the first n instances (those not done yet). */
+/* Prefer's wait=N passed with the run still going: 202 to /runs/{id}. */
 static void
-cancel_jobs(struct call *c, size_t n)
+on_async_timer(struct timer_entry *e, bool fired)
 {
-	size_t i;
+	struct call *c = (struct call *)((char *)e -
+					 offsetof(struct call, async_timer));
+	struct server_request *req = NULL;
 
-	for (i = 0; i < n; i++)
-		job_cancel(c->jobs[i]);
+	pthread_mutex_lock(&c->lock);
+	if (fired && !c->done)
+		req = take_req_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	if (req != NULL)
+		answer_later(c, req, build_accepted);
+	call_unref(c);
 }
 
 /*
  * The server's word on the request's client: with `gone`, it closed the
- * connection while waiting, and the route says whether its jobs go on.
+ * connection while waiting, and the call says whether its jobs go on.
  * Runs once, on the request's HTTP thread; drops the reference it held.
  */
 static void
 on_client_gone(struct server_request *req, void *arg, bool gone)
 {
 	struct call *c = arg;
+	struct server_request *mine = NULL;
 
 	(void)req;
-	if (gone && c->route->on_disconnect == ROUTE_DISCONNECT_CANCEL)
-		cancel_jobs(c, c->njobs);
+	if (gone) {
+		pthread_mutex_lock(&c->lock);
+		mine = take_req_locked(c);
+		pthread_mutex_unlock(&c->lock);
+		server_request_unref(mine);
+		if (c->on_disconnect == ROUTE_DISCONNECT_CANCEL)
+			cancel_jobs(c);
+	}
 	call_unref(c);
 }
 
-/* A new call for route, with the creator's reference; NULL if no memory. */
-static struct call *
-call_new(struct daemon *d, struct server_request *req, struct config *cfg,
-	 const struct route *route)
-{
-	struct call *c = calloc(1, sizeof(*c) +
-				route->njobs * sizeof(c->jobs[0]));
-
-	if (c == NULL)
-		return NULL;
-	atomic_init(&c->refs, 1);
-	c->daemon = d;
-	c->cfg = config_ref(cfg);
-	c->route = route;
-	c->req = server_request_ref(req);
-	timer_entry_init(&c->deadline, on_deadline);
-	return c;
-}
+/* ---- starting ---------------------------------------------------------------- */
 
 /*
- * Creates, registers and starts one instance per job of the route, each
- * with its params[i] (stolen, all of them whatever happens).  Returns 0,
- * or answers 503 (cancelling what started) and returns -1.
+ * Creates, registers and starts one instance per job of spec, each with
+ * its params (stolen, all of them whatever happens).  Returns 0, or -1
+ * with *why (for the client) and *reason (for the metrics) set, having
+ * cancelled what started.
  */
 static int
-start_jobs(struct call *c, struct server_request *req,
-	   struct future **futures, json_t **params)
+start_jobs(struct call *c, struct call_spec *spec, struct future **futures,
+	   const char **why, const char **reason)
 {
-	const struct route *route = c->route;
 	struct daemon *d = c->daemon;
-	const char *why = NULL;
-	size_t i;
+	size_t i, n = 0;
 
-	for (i = 0; i < route->njobs && why == NULL; i++) {
+	*why = NULL;
+	*reason = "out_of_memory";
+	for (i = 0; i < spec->njobs && *why == NULL; i++) {
 		struct job_instance *inst = job_new(&d->env, c->cfg,
-						    route->jobs[i], params[i]);
+						    spec->jobs[i],
+						    spec->params[i]);
 
-		params[i] = NULL;	/* job_new() took it */
+		spec->params[i] = NULL;	/* job_new() took it */
 		if (inst == NULL || registry_add(d->registry, inst) != 0) {
 			/* ESHUTDOWN: the registry is closed for the stop. */
-			why = inst != NULL && errno == ESHUTDOWN ?
-			      "the daemon is stopping" :
-			      "too many jobs in flight; try again later";
+			if (inst == NULL || errno == ENOMEM) {
+				*why = "out of memory";
+				*reason = "out_of_memory";
+			} else if (errno == ESHUTDOWN) {
+				*why = "the daemon is stopping";
+				*reason = "stopping";
+			} else {
+				*why = "too many jobs in flight; try again "
+				       "later";
+				*reason = "registry_full";
+			}
 			job_unref(inst);
 			break;
 		}
-		c->jobs[c->njobs++] = inst;
+		c->jobs[n++] = inst;
 		futures[i] = inst->future;
-		if (job_run(inst) != 0)
-			why = "no room to run the job now; try again later";
+		if (job_run(inst) != 0) {
+			*why = "no room to run the job now; try again later";
+			*reason = "queue_full";
+		}
 	}
-	if (why == NULL)
+	for (i = 0; i < spec->njobs; i++) {
+		json_decref(spec->params[i]);	/* those not handed over */
+		spec->params[i] = NULL;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->njobs = n;			/* readers of the table see them */
+	pthread_mutex_unlock(&c->lock);
+	if (*why == NULL)
 		return 0;
-	for (i = 0; i < route->njobs; i++)
-		json_decref(params[i]);	/* those not handed to a job */
-	cancel_jobs(c, c->njobs);
-	server_add_header(req, "Retry-After", "1");
-	api_respond_problem(req, 503, why);
+	cancel_jobs(c);
 	return -1;
 }
 
 /*
- * Waits for the run with the route's deadline.  The call has two more
- * holders from here: the run callback and the deadline (the caller keeps
- * its own reference).  The deadline is armed after run_wait(), since
- * run_expire() needs the callback.  A run that is over by then (zero-
- * length jobs, wait = none) must not leave its call armed for the whole
- * timeout, so `answered` is checked before and after arming: if the
- * callback's own timer_cancel() came before the arming, ours after it
- * wins.  timer_cancel() succeeds once, so exactly one side drops the
- * deadline's reference (or on_deadline() does, if it fired).
+ * Waits for the run with its deadline.  The call has two more holders
+ * from here: the run callback and the deadline (the caller keeps its own
+ * reference).  The deadline is armed after run_wait(), since run_expire()
+ * needs the callback.  A run that is over by then (zero-length jobs,
+ * wait = none) must not leave its call armed for the whole timeout, so
+ * `answered` is checked before and after arming: if the callback's own
+ * timer_cancel() came before the arming, ours after it wins.
+ * timer_cancel() succeeds once, so exactly one side drops the deadline's
+ * reference (or on_deadline() does, if it fired).  The async timer is
+ * armed the same way.
  */
 static void
-wait_with_deadline(struct call *c)
+arm(struct call *c, struct timer_entry *e, int64_t delay_ns)
 {
-	struct daemon *d = c->daemon;
+	struct timer *timer = c->daemon->timer;
 
-	atomic_fetch_add(&c->refs, 2);
-	run_wait(c->run, on_run_done, c);
+	call_ref(c);
 	if (atomic_load(&c->answered)) {
 		call_unref(c);
-	} else if (timer_add(d->timer, &c->deadline, c->route->timeout_ns)) {
-		/* Only out of memory: the jobs still end the wait. */
-		log_warn("route %s: no deadline for this request",
-			 c->route->path);
+	} else if (timer_add(timer, e, delay_ns)) {
+		/* Only out of memory or stopping: the jobs still end it. */
+		log_warn("%s: no timer for this request", c->label);
 		call_unref(c);
-	} else if (atomic_load(&c->answered) &&
-		   timer_cancel(d->timer, &c->deadline)) {
+	} else if (atomic_load(&c->answered) && timer_cancel(timer, e)) {
 		call_unref(c);
 	}
 }
 
-enum server_handled
-api_call_route(struct daemon *d, struct server_request *req,
-	    struct config *cfg, const struct route *route)
+static void
+wait_with_deadline(struct call *c)
 {
-	struct future *futures[CONFIG_ROUTE_JOBS_MAX];
-	json_t *params[CONFIG_ROUTE_JOBS_MAX];
-	struct call *c;
+	call_ref(c);			/* the run callback's */
+	run_wait(c->run, on_run_done, c);
+	arm(c, &c->deadline, c->timeout_ns);
+	if (c->delivery == CALL_ASYNC)
+		arm(c, &c->async_timer, c->async_wait_ns);
+}
+
+/*
+ * Prefer's wait=N: delta-seconds (RFC 7240), taken with a fraction too,
+ * capped at an hour.  Returns 0 with *ns, or -1 for a malformed value.
+ */
+static int
+parse_wait(const char *s, size_t n, int64_t *ns)
+{
+	int64_t whole = 0, frac = 0, scale = 1000000000;
+	size_t i = 0;
+
+	if (n == 0 || s[0] < '0' || s[0] > '9')
+		return -1;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		if ((whole = whole * 10 + (s[i] - '0')) > 3600)
+			whole = 3600;
+	if (i < n && s[i] == '.')
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			if (scale > 1)
+				frac += (s[i] - '0') * (scale /= 10);
+	if (i != n)
+		return -1;
+	*ns = whole >= 3600 ? 3600 * INT64_C(1000000000) :
+	      whole * INT64_C(1000000000) + frac;
+	return 0;
+}
+
+/*
+ * `Prefer: respond-async, wait=N` (RFC 7240): returns true with *wait_ns
+ * (0 without a valid wait=) when the client prefers an asynchronous
+ * answer.  Other preferences are ignored, as the RFC asks.
+ */
+static bool
+prefers_async(struct server_request *req, int64_t *wait_ns)
+{
+	const char *p = server_request_header(req, "Prefer");
+	bool async = false;
+
+	*wait_ns = 0;
+	while (p != NULL && *p != '\0') {
+		size_t n;
+
+		p += strspn(p, " \t,;");
+		n = strcspn(p, ",;");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 13 && !strncasecmp(p, "respond-async", 13))
+			async = true;
+		else if (n > 5 && !strncasecmp(p, "wait=", 5) &&
+			 parse_wait(p + 5, n - 5, wait_ns) != 0)
+			*wait_ns = 0;
+		p += strcspn(p, ",;");
+	}
+	return async;
+}
+
+/* Whether the Accept header names media type `type` (parameters aside). */
+static bool
+accepts(struct server_request *req, const char *type)
+{
+	const char *p = server_request_header(req, "Accept");
+	size_t n = strlen(type);
+
+	while (p != NULL && *p != '\0') {
+		p += strspn(p, " \t,");
+		if (!strncasecmp(p, type, n) && strchr(",; \t", p[n]) != NULL)
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+/* How req wants its answer. */
+static enum call_delivery
+delivery_of(struct server_request *req, int64_t *async_wait_ns)
+{
+	if (accepts(req, "application/x-ndjson"))
+		return CALL_NDJSON;
+	if (accepts(req, "text/event-stream"))
+		return CALL_SSE;
+	if (prefers_async(req, async_wait_ns))
+		return CALL_ASYNC;
+	return CALL_PLAIN;
+}
+
+static void
+drop_params(struct call_spec *spec)
+{
 	size_t i;
 
-	/* Before anything starts: a refused parameter starts no job. */
-	if (api_params_read(req, route, params) != 0)
-		return SERVER_DONE;
-	if ((c = call_new(d, req, cfg, route)) == NULL) {
-		for (i = 0; i < route->njobs; i++)
-			json_decref(params[i]);
-		return api_respond_problem(req, 503, "out of memory");
+	for (i = 0; i < spec->njobs; i++) {
+		json_decref(spec->params[i]);
+		spec->params[i] = NULL;
 	}
-	if (start_jobs(c, req, futures, params) != 0) {
-		call_unref(c);
-		return SERVER_DONE;
+}
+
+/*
+ * 503 for a run that could not start; Retry-After says when to retry.
+ * reason names it in the metrics' rejections.
+ */
+static enum server_handled
+refuse(struct server_request *req, const char *why, const char *reason)
+{
+	server_request_set_reason(req, reason);
+	server_add_header(req, "Retry-After", "1");
+	return api_respond_problem(req, 503, why);
+}
+
+enum server_handled
+api_call_start(struct daemon *d, struct server_request *req,
+	       struct config *cfg, struct call_spec *spec)
+{
+	struct future *futures[CONFIG_ROUTE_JOBS_MAX];
+	struct api_idempotency idem;
+	struct call *c, *existing;
+	const char *why = NULL, *reason = "out_of_memory";
+	int rc;
+
+	if (api_idempotency_read(req, &idem) != 0) {
+		drop_params(spec);
+		return SERVER_DONE;	/* answered: a bad key */
 	}
-	c->run = run_new(route->wait, futures, route->njobs);
-	if (c->run == NULL) {
-		cancel_jobs(c, c->njobs);
+	if (idem.key != NULL &&
+	    (existing = api_run_table_find_key(d->runs, idem.key)) != NULL) {
+		drop_params(spec);
+		return api_idempotency_repeat(req, existing, &idem);
+	}
+	if ((c = call_new(d, req, cfg, spec)) == NULL) {
+		drop_params(spec);
+		return refuse(req, "out of memory", reason);
+	}
+	c->delivery = delivery_of(req, &c->async_wait_ns);
+	c->idempotency_key = idem.key;	/* the call's now */
+	c->fingerprint = idem.fingerprint;
+	idem.key = NULL;
+	/* Listed first: a repeat of its key finds it before a job starts. */
+	rc = api_run_table_add(d->runs, c, &existing);
+	if (rc != 0) {
+		drop_params(spec);
 		call_unref(c);
-		return api_respond_problem(req, 503, "out of memory");
+		if (rc > 0)
+			return api_idempotency_repeat(req, existing, &idem);
+		return refuse(req, "out of memory", reason);
+	}
+	if (start_jobs(c, spec, futures, &why, &reason) != 0 ||
+	    (c->run = run_new(c->wait, futures, c->njobs)) == NULL) {
+		cancel_jobs(c);
+		api_run_table_remove(d->runs, c);
+		call_unref(c);
+		return refuse(req, why != NULL ? why : "out of memory",
+			      reason);
+	}
+	if ((c->delivery == CALL_NDJSON || c->delivery == CALL_SSE) &&
+	    api_stream_begin(c, req) != 0) {
+		cancel_jobs(c);
+		api_run_table_remove(d->runs, c);
+		call_unref(c);
+		return refuse(req, "out of memory", reason);
 	}
 	/* Before the wait: the run may be answered within it. */
-	atomic_fetch_add(&c->refs, 1);
-	server_request_on_gone(req, on_client_gone, c);
+	server_request_on_gone(req, on_client_gone, call_ref(c));
 	wait_with_deadline(c);
 	call_unref(c);		/* this function's own */
 	return SERVER_LATER;
+}
+
+enum server_handled
+api_call_route(struct daemon *d, struct server_request *req,
+	       struct config *cfg, const struct route *route)
+{
+	struct call_spec spec;
+	size_t i;
+
+	/* Before anything starts: a refused parameter starts no job. */
+	if (api_params_read(req, route, spec.params) != 0)
+		return SERVER_DONE;
+	spec.label = route->path;
+	spec.wait = route->wait;
+	spec.timeout_ns = route->timeout_ns;
+	spec.losers = route->losers;
+	spec.on_disconnect = route->on_disconnect;
+	spec.njobs = route->njobs;
+	for (i = 0; i < route->njobs; i++)
+		spec.jobs[i] = route->jobs[i];
+	return api_call_start(d, req, cfg, &spec);
 }

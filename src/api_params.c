@@ -39,9 +39,8 @@ add_query_argument(void *arg, const char *key, size_t key_len,
 	return g->n == PARAMS_INPUT_MAX + 1;
 }
 
-/* Whether the Content-Type is application/json, parameters aside. */
-static bool
-is_json_type(const char *type)
+bool
+api_params_is_json(const char *type)
 {
 	static const char json[] = "application/json";
 
@@ -78,7 +77,7 @@ read_body(struct server_request *req, struct gather *g, json_t **object)
 	*object = NULL;
 	if (len == 0)
 		return 0;
-	if (!is_json_type(server_request_header(req, "Content-Type"))) {
+	if (!api_params_is_json(server_request_header(req, "Content-Type"))) {
 		server_respond_problem(req, 415, "a request body holds "
 				       "parameters, as a JSON object with "
 				       "Content-Type: application/json");
@@ -97,6 +96,7 @@ read_body(struct server_request *req, struct gather *g, json_t **object)
 		printable(detail);
 		json_decref(*object);
 		*object = NULL;
+		server_request_set_reason(req, "bad_json");
 		server_respond_problem(req, 400, detail);
 		return -1;
 	}
@@ -135,6 +135,7 @@ respond_refused(struct server_request *req, json_t *errors)
 	else if (problem == NULL)
 		json_decref(errors);
 	body = http_answer_body(problem, &status, &len);
+	server_request_set_reason(req, "bad_parameter");
 	server_respond(req, status, HTTP_PROBLEM_JSON, body, len);
 }
 

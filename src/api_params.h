@@ -10,6 +10,7 @@
 #define TASKPOOLD_API_PARAMS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "config.h"
 #include "server.h"
@@ -23,5 +24,8 @@
  */
 int api_params_read(struct server_request *req, const struct route *route,
 		    json_t **params);
+
+/* Whether a Content-Type is application/json, parameters aside. */
+bool api_params_is_json(const char *type);
 
 #endif

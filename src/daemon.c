@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "api_run_table.h"
 #include "daemon.h"
 #include "kinds/kinds.h"
 #include "log.h"
@@ -24,7 +25,6 @@
  */
 #define EXPIRY_BATCH 4096
 #define EXPIRY_BUSY_NS INT64_C(5000000)
-#define MAX_BODY (64 * 1024)
 
 #ifdef __GLIBC__
 /*
@@ -53,6 +53,10 @@ expire_and_rearm(struct daemon *d)
 
 	n = registry_expire(d->registry, timer_now_ns(), EXPIRY_BATCH);
 	d->expired += n;
+	/* Runs hold their jobs: they go first, in the same batches. */
+	if (api_run_table_expire(d->runs, timer_now_ns(), EXPIRY_BATCH) ==
+	    EXPIRY_BATCH)
+		n = EXPIRY_BATCH;
 	if (n == EXPIRY_BATCH) {	/* more to go: soon, not in a second */
 		if (timer_add(d->timer, &d->expiry, EXPIRY_BUSY_NS) != 0)
 			log_warn("registry expiry stopped");
@@ -139,6 +143,12 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 	}
 	job_env_init(&d->env, cfg->server.instance, d->timer, d->pool);
 	d->env.job_durations = d->metrics.job_duration;
+	d->runs = api_run_table_new(cfg->registry.max_runs,
+				    cfg->registry.retain_ns, d->env.id_prefix);
+	if (d->runs == NULL) {
+		log_warn("runs table");
+		return -1;
+	}
 	if (kinds_open(&d->env) != 0) {
 		log_warn("job kinds");
 		return -1;
@@ -166,7 +176,7 @@ start_server(struct daemon *d, const struct config *cfg,
 	opts.max_connections = cfg->server.max_connections;
 	opts.connection_memory = cfg->server.connection_memory;
 	opts.connection_timeout_s = cfg->server.connection_timeout_s;
-	opts.max_body = MAX_BODY;
+	opts.max_body = cfg->server.max_body;
 	opts.handler = api_handle;
 	opts.handler_arg = d;
 	opts.observe = api_metrics_observe;
@@ -212,6 +222,7 @@ fail:
 		kinds_close(&d->env);
 	timer_free(d->timer);
 	pool_free(d->pool);
+	api_run_table_free(d->runs);
 	registry_free(d->registry);
 	if (d->env.timer != NULL)	/* job_env_init() ran */
 		job_env_clear(&d->env);
@@ -243,7 +254,8 @@ warn_restart_needed(const struct config *old, const struct config *new)
 	    old->server.max_connections != new->server.max_connections ||
 	    old->server.connection_memory != new->server.connection_memory ||
 	    old->server.connection_timeout_s !=
-	    new->server.connection_timeout_s)
+	    new->server.connection_timeout_s ||
+	    old->server.max_body != new->server.max_body)
 		log_warnx("reload: [server] connection settings change only "
 			  "on restart");
 	if (old->pool.workers != new->pool.workers ||
@@ -266,6 +278,8 @@ daemon_reload(struct daemon *d, struct config *cfg)
 	warn_restart_needed(old, cfg);
 	evicted = registry_set_limits(d->registry, cfg->registry.max_jobs,
 				      cfg->registry.retain_ns);
+	api_run_table_set_limits(d->runs, cfg->registry.max_runs,
+				 cfg->registry.retain_ns);
 	if (evicted > 0)
 		log_info("reload: %zu finished jobs dropped to fit max_jobs "
 			 "%u", evicted, cfg->registry.max_jobs);
@@ -361,6 +375,7 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	kinds_close(&d->env);
 	pool_free(d->pool);
 	timer_free(d->timer);
+	api_run_table_free(d->runs);	/* its runs hold jobs */
 	registry_free(d->registry);
 	job_env_clear(&d->env);
 	api_metrics_clear(&d->metrics);	/* nothing counts any more */

@@ -22,6 +22,8 @@
 #include "server.h"
 #include "timer.h"
 
+struct api_run_table;
+
 struct daemon {
 	pthread_mutex_t config_lock;	/* guards cfg (the pointer) */
 	struct config *cfg;		/* a reference; swapped on reload */
@@ -31,6 +33,7 @@ struct daemon {
 	struct timer *timer;
 	struct pool *pool;
 	struct registry *registry;
+	struct api_run_table *runs;	/* the API's runs, /runs/{id} */
 	struct job_env env;
 	bool kinds_open;		/* kinds_open() succeeded on env */
 	struct server *server;

@@ -16,7 +16,9 @@ http_reason(unsigned status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
+	case 409: return "Conflict";
 	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 502: return "Bad Gateway";

@@ -68,7 +68,7 @@
 #include "server.h"
 #include "server_body.h"
 
-#define MAX_RESPONSE_HEADERS 4
+#define MAX_RESPONSE_HEADERS 8
 
 enum req_state { REQ_HANDLING, REQ_SUSPENDED, REQ_RESPONDED };
 

@@ -305,21 +305,26 @@ def test_route_deadline_gives_504_and_jobs_go_on():
         log("  GET /deadline: %d in %.3f s" % (status, elapsed))
         p = check_problem(status, headers, body, 504, "GET /deadline")
         check_between(elapsed, 0.23, 0.6, "GET /deadline (timeout 250 ms)")
-        check(isinstance(p.get("jobs"), list) and len(p["jobs"]) == 1,
-              "504 problem should list the one unfinished job: %r" % (p,))
-        slow = p["jobs"][0]
-        check_eq(list(slow.keys()), ["id", "job", "href", "state", "error"],
-                 "unfinished job keys")
-        slow_id = slow["id"]
+        # Every job's state, the result of those done, and links to
+        # those still going.
+        check(isinstance(p.get("jobs"), list) and len(p["jobs"]) == 2,
+              "504 problem should list both jobs: %r" % (p,))
+        fast, slow = p["jobs"]
+        fast_id, slow_id = fast["id"], slow["id"]
         check(ID_RE.match(slow_id) is not None, "bad id %r" % slow_id)
         expected = {
             "type": "about:blank", "title": "Gateway Timeout",
             "status": 504,
-            "detail": "the route's deadline of 0.250 s passed; unfinished "
-                      "jobs go on",
-            "jobs": [{"id": slow_id, "job": "slow",
+            "detail": "the deadline of 0.250 s passed; unfinished jobs "
+                      "go on",
+            "jobs": [{"id": fast_id, "job": "fast",
+                      "href": "/jobs/" + fast_id, "state": "succeeded",
+                      "result": "fast result"},
+                     {"id": slow_id, "job": "slow",
                       "href": "/jobs/" + slow_id, "state": "running",
-                      "error": None}]}
+                      "error": None}],
+            "pending": [{"id": slow_id, "job": "slow",
+                         "href": "/jobs/" + slow_id}]}
         check_eq(body, dumps(expected), "GET /deadline body")
 
         # The jobs go on and finish into the registry and the log.
