@@ -229,13 +229,15 @@ wait_text(enum run_policy wait)
 static json_t *
 route_description(const struct route *r, json_t *names)
 {
-	char deadline[160] = "", secs[32];
+	char deadline[192] = "", secs[32];
 
 	if (r->wait != RUN_WAIT_NONE) {
 		format_seconds(secs, sizeof(secs), r->timeout_ns);
 		snprintf(deadline, sizeof(deadline), " Past its deadline of "
-			 "%s s it answers 504, and the jobs go on. If the "
+			 "%s s it answers 504, and the jobs %s. If the "
 			 "client hangs up while it waits, its jobs %s.", secs,
+			 r->losers == ROUTE_LOSERS_CANCEL ? "still going are "
+			 "cancelled" : "go on",
 			 r->on_disconnect == ROUTE_DISCONNECT_CANCEL ?
 			 "are cancelled" : "go on");
 	}
@@ -325,6 +327,8 @@ route_extension(const struct route *r)
 	x = api_object_set(x, "wait", json_string(run_policy_name(r->wait)));
 	x = api_object_set(x, "timeout_s", json_real((double)r->timeout_ns /
 						     1e9));
+	x = api_object_set(x, "losers", json_string(
+		r->losers == ROUTE_LOSERS_CANCEL ? "cancel" : "detach"));
 	return api_object_set(x, "on_disconnect", json_string(
 		r->on_disconnect == ROUTE_DISCONNECT_CANCEL ? "cancel" :
 		"detach"));

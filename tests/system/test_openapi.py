@@ -90,6 +90,7 @@ wait = none
 jobs = beta
 wait = any
 timeout = 1500ms
+losers = cancel
 on_disconnect = cancel
 
 [route /a_b]
@@ -359,7 +360,8 @@ def test_parameters_of_every_type():
                  ("get_a_b", "delete_a_b"), "operationIds")
         check_eq(paths["/a-b"]["get"]["x-taskpoold"],
                  {"jobs": ["beta"], "wait": "any", "timeout_s": 1.5,
-                  "on_disconnect": "cancel"}, "/a-b x-taskpoold")
+                  "losers": "cancel", "on_disconnect": "cancel"},
+                 "/a-b x-taskpoold")
 
         # POST /jobs takes each configured job with its own parameters.
         run = doc["components"]["schemas"]["RunRequest"]
