@@ -173,13 +173,20 @@ cancel_jobs(struct call *c)
 			job_cancel(c->jobs[i]);
 }
 
-/* Adds "Link: </runs/ID>; rel="monitor"": where the run can be read. */
-static void
-add_run_link(struct server_request *req, const struct call *c)
+/*
+ * Adds "Link: </runs/ID>; rel="monitor"": where the run can be read.  By
+ * hand, as the id is: it goes on every answer.
+ */
+void
+call_add_link(struct server_request *req, const struct call *c)
 {
-	char link[CALL_ID_MAX + 32];
+	static const char head[] = "</runs/", tail[] = ">; rel=\"monitor\"";
+	char link[sizeof(head) + CALL_ID_MAX + sizeof(tail)];
+	size_t n = strlen(c->id);
 
-	snprintf(link, sizeof(link), "</runs/%s>; rel=\"monitor\"", c->id);
+	memcpy(link, head, sizeof(head) - 1);
+	memcpy(link + sizeof(head) - 1, c->id, n);
+	memcpy(link + sizeof(head) - 1 + n, tail, sizeof(tail));
 	server_add_header(req, "Link", link);
 }
 
@@ -199,7 +206,7 @@ build_answer(struct server_request *req, void *arg, bool wanted)
 
 	if (wanted) {
 		call_answer(c, &status, &body, &len);
-		add_run_link(req, c);
+		call_add_link(req, c);
 		if (status == 503) {
 			server_request_set_reason(req, "jobs_cancelled");
 			server_add_header(req, "Retry-After", "1");

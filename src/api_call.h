@@ -137,6 +137,9 @@ enum server_handled api_call_route(struct daemon *d,
 bool call_answer(struct call *c, unsigned *status, char **body,
 		 size_t *len);
 
+/* Adds the Link header that names c's /runs/{id} to req's answer. */
+void call_add_link(struct server_request *req, const struct call *c);
+
 /*
  * {"id", "href", "state", "jobs": [links]}: where the run can be read.
  * state is borrowed.  A new value, or NULL when out of memory.

@@ -108,9 +108,7 @@ api_idempotency_repeat(struct server_request *req, struct call *existing,
 		return api_respond_problem(req, 422, "this Idempotency-Key "
 					   "was used for another request");
 	}
-	snprintf(link, sizeof(link), "</runs/%s>; rel=\"monitor\"",
-		 existing->id);
-	server_add_header(req, "Link", link);
+	call_add_link(req, existing);
 	server_add_header(req, "Idempotent-Replayed", "true");
 	if (call_answer(existing, &status, &body, &len)) {
 		server_respond(req, status, status >= 400 ? HTTP_PROBLEM_JSON :

@@ -82,15 +82,13 @@ on_job_done(struct future *f, void *arg)
 int
 api_stream_begin(struct call *c, struct server_request *req)
 {
-	char link[CALL_ID_MAX + 32];
 	size_t i, n = c->njobs;
 
 	c->streamed = calloc(n, 1);
 	c->stream_waiters = calloc(n, sizeof(c->stream_waiters[0]));
 	if (c->streamed == NULL || c->stream_waiters == NULL)
 		return -1;
-	snprintf(link, sizeof(link), "</runs/%s>; rel=\"monitor\"", c->id);
-	server_add_header(req, "Link", link);
+	call_add_link(req, c);
 	if (c->delivery == CALL_SSE)
 		server_add_header(req, "Cache-Control", "no-cache");
 	if (server_stream_begin(req, 200, c->delivery == CALL_SSE ? SSE :
