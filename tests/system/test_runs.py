@@ -57,6 +57,10 @@ param.name = string max=20
 jobs = slow fast
 wait = any
 losers = cancel
+
+[route /greet]
+method = POST
+jobs = greet
 """ % INSTANCE
 
 JSON = {"Content-Type": "application/json"}
@@ -370,6 +374,32 @@ def test_idempotent_repeat_gets_the_same_run_and_starts_nothing():
             d, run, headers={"Idempotency-Key": "x" * 256})
         check_problem(status, headers, json.dumps(p), 400, "a long key")
         check_eq(jobs_known(d), n, "jobs started by refused repeats")
+
+
+def test_idempotency_key_on_a_post_route():
+    with Daemon(CONFIG) as d:
+        key = {"Idempotency-Key": "greet-1", "Content-Type":
+               "application/json"}
+        status, headers, body, _ = d.request("POST", "/greet", headers=key,
+                                             body=b'{"name": "Ada"}')
+        check_eq((status, json.loads(body)), (200, {"results":
+                                                   ["Hello, Ada"]}),
+                 "first POST /greet")
+        run_id = run_link(headers)
+        n = jobs_known(d)
+        status, headers, body, _ = d.request("POST", "/greet", headers=key,
+                                             body=b'{"name": "Ada"}')
+        check_eq((status, json.loads(body), run_link(headers)),
+                 (200, {"results": ["Hello, Ada"]}, run_id), "repeat")
+        check_eq(jobs_known(d), n, "jobs started by the repeat")
+        # The query string is part of the request too.
+        status, headers, body, _ = d.request("POST", "/greet?name=Bob",
+                                             headers=key, body=b"")
+        check_problem(status, headers, body, 422, "same key, other query")
+        # A GET route ignores the header: GETs are safe to repeat anyway.
+        status, headers, _, _ = d.request(
+            "GET", "/race", headers={"Idempotency-Key": "greet-1"})
+        check(run_link(headers) != run_id, "a GET is a run of its own")
 
 
 def test_concurrent_repeats_start_one_run():
