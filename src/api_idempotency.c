@@ -7,20 +7,8 @@
 
 #include "api_idempotency.h"
 #include "api_json.h"
+#include "fnv.h"
 #include "http.h"
-
-static uint64_t
-fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
 
 /* A separator that no method, path or argument holds as such. */
 static uint64_t
@@ -51,7 +39,7 @@ fingerprint(struct server_request *req)
 {
 	const char *method = server_request_method(req);
 	const char *path = server_request_path(req);
-	uint64_t h = UINT64_C(14695981039346656037);
+	uint64_t h = FNV1A_INIT;
 	const char *body;
 	size_t len;
 

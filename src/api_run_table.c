@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api_run_table.h"
+#include "fnv.h"
 
 #define MIN_BUCKETS 256
 
@@ -26,54 +27,20 @@ struct api_run_table {
 	uint64_t next_seq;
 	unsigned max_runs;
 	int64_t retain_ns;
-	char id_prefix[CONFIG_NAME_MAX + 11];	/* as job_env's */
+	char id_prefix[CONFIG_NAME_MAX + 12];	/* job_env's, and 'r' */
 	size_t id_prefix_len;
 };
-
-static uint64_t
-hash_string(const char *s)
-{
-	uint64_t h = UINT64_C(14695981039346656037);	/* FNV-1a */
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
-
-/*
- * id = prefix + 'r' + decimal sequence, by hand: snprintf() costs as much
- * as the rest of adding a run (bench/callgrind).
- */
-static void
-format_id(char id[CALL_ID_MAX], const struct api_run_table *t, uint64_t seq)
-{
-	char digits[20];
-	size_t n = 0;
-
-	do {
-		digits[n++] = (char)('0' + seq % 10);
-		seq /= 10;
-	} while (seq != 0);
-	memcpy(id, t->id_prefix, t->id_prefix_len);
-	id += t->id_prefix_len;
-	*id++ = 'r';
-	while (n > 0)
-		*id++ = digits[--n];
-	*id = '\0';
-}
 
 static struct call **
 id_slot(struct api_run_table *t, const char *id)
 {
-	return &t->by_id[hash_string(id) & (t->nbuckets - 1)];
+	return &t->by_id[fnv1a_str(id) & (t->nbuckets - 1)];
 }
 
 static struct call **
 key_slot(struct api_run_table *t, const char *key)
 {
-	return &t->by_key[hash_string(key) & (t->nbuckets - 1)];
+	return &t->by_key[fnv1a_str(key) & (t->nbuckets - 1)];
 }
 
 /* Doubles both tables when they hold more runs than buckets. */
@@ -174,7 +141,7 @@ api_run_table_new(unsigned max_runs, int64_t retain_ns, const char *id_prefix)
 	t->next_seq = 1;
 	t->max_runs = max_runs;
 	t->retain_ns = retain_ns;
-	snprintf(t->id_prefix, sizeof(t->id_prefix), "%s", id_prefix);
+	snprintf(t->id_prefix, sizeof(t->id_prefix), "%sr", id_prefix);
 	t->id_prefix_len = strlen(t->id_prefix);
 	return t;
 }
@@ -245,7 +212,7 @@ api_run_table_add(struct api_run_table *t, struct call *c,
 	}
 	evict_for_one(t, &doomed);
 	c->seq = t->next_seq++;
-	format_id(c->id, t, c->seq);
+	job_format_id(c->id, t->id_prefix, t->id_prefix_len, c->seq);
 	slot = id_slot(t, c->id);
 	c->hash_next = *slot;
 	*slot = call_ref(c);
@@ -342,7 +309,7 @@ api_run_table_list(struct api_run_table *t, uint64_t after, size_t limit,
 	if (after == 0) {
 		c = t->tail;
 	} else {
-		format_id(id, t, after);
+		job_format_id(id, t->id_prefix, t->id_prefix_len, after);
 		for (c = *id_slot(t, id); c != NULL; c = c->hash_next)
 			if (!strcmp(c->id, id))
 				break;

@@ -68,11 +68,11 @@ on_job_done(struct future *f, void *arg)
 }
 
 /*
- * id = prefix + decimal sequence.  Done by hand: snprintf() was a tenth of
- * the instructions of a zero-length request (bench/callgrind).
+ * Done by hand: snprintf() was a tenth of the instructions of a
+ * zero-length request (bench/callgrind).
  */
-static void
-format_id(char id[JOB_ID_MAX], const struct job_env *env, uint64_t seq)
+void
+job_format_id(char *id, const char *prefix, size_t prefix_len, uint64_t seq)
 {
 	char digits[20];
 	size_t n = 0;
@@ -81,8 +81,8 @@ format_id(char id[JOB_ID_MAX], const struct job_env *env, uint64_t seq)
 		digits[n++] = (char)('0' + seq % 10);
 		seq /= 10;
 	} while (seq != 0);
-	memcpy(id, env->id_prefix, env->id_prefix_len);
-	id += env->id_prefix_len;
+	memcpy(id, prefix, prefix_len);
+	id += prefix_len;
 	while (n > 0)
 		*id++ = digits[--n];
 	*id = '\0';
@@ -120,7 +120,7 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
 	seq = atomic_fetch_add_explicit(&env->next_seq, 1,
 					memory_order_relaxed);
 	inst->seq = seq;
-	format_id(inst->id, env, seq);
+	job_format_id(inst->id, env->id_prefix, env->id_prefix_len, seq);
 	future_on_done(inst->future, &inst->log_waiter, on_job_done, inst);
 	return inst;
 }

@@ -151,6 +151,14 @@ void job_env_clear(struct job_env *env);
 const struct job_instance *job_joined(const struct job_instance *inst);
 
 /*
+ * Writes prefix (prefix_len bytes) and seq in decimal into id, with its
+ * NUL: an instance's id ("<instance>-<boot id>-<seq>"), a run's ("...-r<seq>").
+ * id has room for prefix_len + 21 bytes.  This function can't fail.
+ */
+void job_format_id(char *id, const char *prefix, size_t prefix_len,
+		   uint64_t seq);
+
+/*
  * Creates an instance of def (which must belong to cfg), not started yet:
  * its future is QUEUED.  params (stolen, NULL for none) are its validated
  * parameter values.  Returns a new reference, or NULL (ENOMEM; params are

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "metrics_private.h"
 
 static const char *const all_other[METRICS_LABELS_MAX] = {
@@ -42,15 +43,12 @@ double_to_bits(double v)
 static uint64_t
 hash_values(const char *const *values, size_t n)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
+	static const unsigned char sep = 0xff;
+	uint64_t h = FNV1A_INIT;
 	size_t i;
-	const unsigned char *p;
 
-	for (i = 0; i < n; i++) {
-		for (p = (const unsigned char *)values[i]; *p != '\0'; p++)
-			h = (h ^ *p) * UINT64_C(1099511628211);
-		h = (h ^ 0xff) * UINT64_C(1099511628211);
-	}
+	for (i = 0; i < n; i++)
+		h = fnv1a(fnv1a(h, values[i], strlen(values[i])), &sep, 1);
 	return h;
 }
 

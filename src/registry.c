@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "log.h"
 #include "registry.h"
 #include "seq_index.h"
@@ -40,18 +41,6 @@ struct registry {
 	int64_t retain_ns;
 	bool closed;		/* registry_close(): refuse every add */
 };
-
-static uint64_t
-hash_id(const char *s)
-{
-	uint64_t h = UINT64_C(14695981039346656037);	/* FNV-1a */
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
 
 static void
 list_push(struct list *l, struct job_instance *inst)
@@ -94,7 +83,7 @@ rehash(struct registry *r, size_t n)
 		return false;
 	for (i = 0; i < r->nbuckets; i++) {
 		for (inst = r->buckets[i]; inst != NULL; inst = next) {
-			size_t h = hash_id(inst->id) & (n - 1);
+			size_t h = fnv1a_str(inst->id) & (n - 1);
 
 			next = inst->reg.hash_next;
 			inst->reg.hash_next = b[h];
@@ -133,7 +122,7 @@ maybe_shrink(struct registry *r)
 static void
 hash_remove(struct registry *r, struct job_instance *inst)
 {
-	struct job_instance **pp = &r->buckets[hash_id(inst->id) &
+	struct job_instance **pp = &r->buckets[fnv1a_str(inst->id) &
 					       (r->nbuckets - 1)];
 
 	for (; *pp != NULL; pp = &(*pp)->reg.hash_next) {
@@ -304,7 +293,7 @@ registry_add(struct registry *r, struct job_instance *inst)
 	inst->reg.listed = true;
 	inst->reg.finished = false;
 	list_push(&r->live, inst);
-	h = hash_id(inst->id) & (r->nbuckets - 1);
+	h = fnv1a_str(inst->id) & (r->nbuckets - 1);
 	inst->reg.hash_next = r->buckets[h];
 	r->buckets[h] = inst;
 	maybe_grow(r);
@@ -322,7 +311,7 @@ registry_find(struct registry *r, const char *id)
 	struct job_instance *inst;
 
 	pthread_mutex_lock(&r->lock);
-	inst = r->buckets[hash_id(id) & (r->nbuckets - 1)];
+	inst = r->buckets[fnv1a_str(id) & (r->nbuckets - 1)];
 	for (; inst != NULL; inst = inst->reg.hash_next)
 		if (!strcmp(inst->id, id))
 			break;
