@@ -1,7 +1,7 @@
 /*
  * api.c - see api.h.  Which resource a request is for; the resources are
  * in api_jobs.c (job instances and their listing), api_runs.c (runs),
- * api_call.c (starting and answering a run: a configured route, or
+ * api_start.c (starting and answering a run: a configured route, or
  * POST /jobs from api_post.c), api_metrics.c and api_openapi.c, with the
  * JSON pieces of the answers in api_json.c.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "api_call.h"
+#include "api_start.h"
 #include "api_jobs.h"
 #include "api_json.h"
 #include "api_metrics.h"
@@ -139,7 +139,7 @@ api_handle(struct server_request *req, void *arg)
 	else if (strcmp(server_request_method(req), route->method) != 0)
 		handled = api_method_not_allowed(req, route->method);
 	else
-		handled = api_call_route(d, req, cfg, route);
+		handled = api_start_route(d, req, cfg, route);
 	config_unref(cfg);
 	return handled;
 }

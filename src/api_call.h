@@ -16,6 +16,10 @@
  * builds it from the jobs' states, and later readers (GET /runs/{id}, an
  * idempotent repeat) get the same bytes.
  *
+ * This header is the call as an object, which the runs table, the streams
+ * and idempotent repeats share; api_start.h starts one and answers its
+ * client.
+ *
  * Ownership: a call is refcounted; the run callback, each armed timer
  * entry, the answer's builder, the hang-up watch and the runs table hold
  * references.  Locking: `lock` is taken after the runs table's lock is
@@ -38,18 +42,6 @@
 #include "timer.h"
 
 struct daemon;
-
-/* What a request asks to run: from a route, or a POST /jobs body. */
-struct call_spec {
-	const char *label;		/* route path, "/jobs": borrowed */
-	enum run_policy wait;
-	int64_t timeout_ns;
-	enum route_losers losers;
-	enum route_on_disconnect on_disconnect;
-	size_t njobs;
-	const struct job_def *jobs[CONFIG_ROUTE_JOBS_MAX];	/* borrowed */
-	json_t *params[CONFIG_ROUTE_JOBS_MAX];	/* owned, new objects */
-};
 
 enum call_delivery {
 	CALL_PLAIN,
@@ -108,26 +100,6 @@ struct call {
 
 struct call *call_ref(struct call *c);
 void call_unref(struct call *c);
-
-/*
- * Starts spec's jobs for req and waits as req asks (plain, async,
- * streamed).  spec->params are stolen, all of them, whatever happens.
- * cfg is the config spec was read from (a reference is taken).  Returns
- * SERVER_LATER, or SERVER_DONE having answered (an idempotent repeat,
- * 400/422 for a bad header, 503).
- */
-enum server_handled api_call_start(struct daemon *d,
-				   struct server_request *req,
-				   struct config *cfg, struct call_spec *spec);
-
-/*
- * Starts route's jobs for req (route found in cfg for req's path, method
- * checked): reads the request's parameters, then api_call_start().
- */
-enum server_handled api_call_route(struct daemon *d,
-				   struct server_request *req,
-				   struct config *cfg,
-				   const struct route *route);
 
 /*
  * The call's answer, once done: *status and a new copy of the body

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api_call.h"
+#include "api_start.h"
 #include "api_json.h"
 #include "api_params.h"
 #include "api_post.h"
@@ -279,7 +279,7 @@ api_post_jobs(struct daemon *d, struct server_request *req)
 		}
 		return refuse(req, errors);
 	}
-	rc = api_call_start(d, req, cfg, &spec);
+	rc = api_start_call(d, req, cfg, &spec);
 	config_unref(cfg);
 	return rc;
 }
