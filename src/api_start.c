@@ -233,6 +233,10 @@ on_async_timer(struct timer_entry *e, bool fired)
 /*
  * The server's word on the request's client: with `gone`, it closed the
  * connection while waiting, and the call says whether its jobs go on.
+ * Only while the run waits: once it is done (a stream's client leaving
+ * before it has read the summary, or a plain client leaving between the
+ * run's end and the claim of its answer), what is left are its losers,
+ * and `losers` alone says what becomes of them.
  * Runs once, on the request's HTTP thread; drops the reference it held.
  */
 static void
@@ -240,14 +244,16 @@ on_client_gone(struct server_request *req, void *arg, bool gone)
 {
 	struct call *c = arg;
 	struct server_request *mine = NULL;
+	bool done;
 
 	(void)req;
 	if (gone) {
 		pthread_mutex_lock(&c->lock);
 		mine = take_req_locked(c);
+		done = c->done;
 		pthread_mutex_unlock(&c->lock);
 		server_request_unref(mine);
-		if (c->on_disconnect == ROUTE_DISCONNECT_CANCEL)
+		if (!done && c->on_disconnect == ROUTE_DISCONNECT_CANCEL)
 			cancel_jobs(c);
 	}
 	call_unref(c);

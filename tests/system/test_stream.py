@@ -45,6 +45,11 @@ result = slow result
 kind = exec
 command = /bin/false
 
+[job big]
+kind = exec
+command = /bin/sh -c "head -c 1500000 /dev/zero | tr '\\\\0' a"
+max_output = 2M
+
 [route /both]
 jobs = slow fast
 wait = all
@@ -167,6 +172,41 @@ def test_route_streams_and_a_client_that_leaves_cancels():
         wait_job_state(d, slow_id, ["cancelled"], 3.0)
         d.wait_for_log(r"client closed the connection", timeout=3.0)
         check_eq(d.get_json("/healthz")["status"], "ok", "still serving")
+
+
+def test_a_client_leaving_a_finished_stream_leaves_detached_losers():
+    """on_disconnect is about a client that gives up waiting: once the run
+    is done, its losers are the `losers` setting's, even if the client
+    leaves before it has read the whole stream."""
+    with Daemon(CONFIG) as d:
+        s = socket.socket()
+        # A small window: the answer (1.5 MB twice) stays in the daemon.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((HOST, d.port))
+        body = json.dumps({"jobs": [{"job": "big"}, {"job": "slow"}],
+                           "wait": "any", "losers": "detach",
+                           "on_disconnect": "cancel"}).encode()
+        s.sendall(b"POST /jobs HTTP/1.1\r\nHost: x\r\n"
+                  b"Accept: application/x-ndjson\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 5.0
+        while True:
+            runs = d.get_json("/runs?limit=1")["runs"]
+            if runs and runs[0]["state"] == "done":
+                break
+            check(time.monotonic() < deadline, "the run is not done")
+            time.sleep(0.01)
+        jobs = d.get_json("/runs/" + runs[0]["id"])["jobs"]
+        check_eq([(j["job"], j["state"]) for j in jobs],
+                 [("big", "succeeded"), ("slow", "running")], "the run")
+        # Gone with most of the stream unread: reset the connection.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        d.wait_for_log(r"client closed the connection during a streamed "
+                       r"answer \(499\)", timeout=3.0)
+        wait_job_state(d, jobs[1]["id"], ["succeeded"], 3.0)
 
 
 def test_many_streams_at_once_each_complete():
