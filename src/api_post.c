@@ -177,12 +177,24 @@ check_members(const json_t *body, json_t **errors)
 	size_t i;
 
 	json_object_foreach((json_t *)body, key, v) {
+		size_t n;
+
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			if (!strcmp(key, known[i]))
 				break;
 		if (i < sizeof(known) / sizeof(known[0]))
 			continue;
-		snprintf(pointer, sizeof(pointer), "/%.64s", key);
+		/*
+		 * At most 64 bytes, cut before a character, never inside:
+		 * json_string() refuses what is not UTF-8, and that failure
+		 * reads as out of memory (503).
+		 */
+		n = strnlen(key, 65);
+		if (n > 64)
+			for (n = 64; n > 0 && ((unsigned char)key[n] & 0xc0) ==
+			     0x80; n--)
+				;
+		snprintf(pointer, sizeof(pointer), "/%.*s", (int)n, key);
 		if (add_error(errors, pointer, "is not a member of a run"))
 			return -1;
 	}

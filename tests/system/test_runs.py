@@ -146,6 +146,9 @@ def test_post_jobs_refuses_bad_bodies_before_starting_anything():
         before = jobs_known(d)
         cases = [
             ({"jobs": [{"job": "fast"}], "priority": 1}, "/priority"),
+            # A long name is cut at a character, never inside one.
+            ({"jobs": [{"job": "fast"}], "p" * 63 + "\u00e9": 1},
+             "/" + "p" * 63),
             ({"jobs": [{"job": "fast"}], "wait": "some"}, "/wait"),
             ({"jobs": [{"job": "fast"}], "timeout": "forever"}, "/timeout"),
             ({"jobs": [{"job": "fast"}], "losers": "drop"}, "/losers"),
