@@ -41,6 +41,17 @@ call_unref(struct call *c)
 }
 
 bool
+call_starting(struct call *c)
+{
+	bool starting;
+
+	pthread_mutex_lock(&c->lock);
+	starting = c->njobs == 0 && !c->done;
+	pthread_mutex_unlock(&c->lock);
+	return starting;
+}
+
+bool
 call_done(struct call *c)
 {
 	bool done;
@@ -71,6 +82,20 @@ call_fix_answer_locked(struct call *c)
 	c->status = status;
 	c->answer = body;
 	c->answer_len = len;
+}
+
+bool
+call_status(struct call *c, unsigned *status)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->done) {
+		pthread_mutex_unlock(&c->lock);
+		return false;
+	}
+	call_fix_answer_locked(c);
+	*status = c->status ? c->status : 500;
+	pthread_mutex_unlock(&c->lock);
+	return true;
 }
 
 bool

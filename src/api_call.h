@@ -112,6 +112,9 @@ bool call_answer(struct call *c, unsigned *status, char **body,
 /* Adds the Link header that names c's /runs/{id} to req's answer. */
 void call_add_link(struct server_request *req, const struct call *c);
 
+/* call_answer()'s status alone, without a copy of the body. */
+bool call_status(struct call *c, unsigned *status);
+
 /*
  * {"id", "href", "state", "jobs": [links]}: where the run can be read.
  * state is borrowed.  A new value, or NULL when out of memory.
@@ -124,6 +127,13 @@ json_t *api_call_pointer(const struct call *c, const char *state);
  * the next reader tries again).
  */
 void call_fix_answer_locked(struct call *c);
+
+/*
+ * Whether the call is still starting its jobs: listed in the runs table
+ * (its idempotency key taken) with none of them started yet.  It may yet
+ * fail to start, and leave the table.
+ */
+bool call_starting(struct call *c);
 
 /* Whether the call is done (its answer fixed, or about to be). */
 bool call_done(struct call *c);

@@ -96,6 +96,19 @@ api_idempotency_repeat(struct server_request *req, struct call *existing,
 		return api_respond_problem(req, 422, "this Idempotency-Key "
 					   "was used for another request");
 	}
+	/*
+	 * A run still starting may fail to start (no room: 503) and leave
+	 * the table: a 202 to it could lead to a 404.  The first request is
+	 * microseconds from its own answer: try again in a second.
+	 */
+	if (call_starting(existing)) {
+		call_unref(existing);
+		server_request_set_reason(req, "idempotency_key_in_use");
+		server_add_header(req, "Retry-After", "1");
+		return api_respond_problem(req, 409, "a request with this "
+					   "Idempotency-Key is starting; try "
+					   "again");
+	}
 	call_add_link(req, existing);
 	server_add_header(req, "Idempotent-Replayed", "true");
 	if (call_answer(existing, &status, &body, &len)) {

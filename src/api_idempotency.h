@@ -35,8 +35,10 @@ int api_idempotency_read(struct server_request *req,
 
 /*
  * Answers a repeat of the key that `existing` (a reference, dropped here)
- * holds: 422 if the request differs, the run's answer if it is done, else
- * 202 to /runs/{id}.  Frees idem->key.  Returns SERVER_DONE.
+ * holds: 422 if the request differs, 409 with Retry-After while the run
+ * is still starting its jobs (it may yet fail to), the run's answer if it
+ * is done, else 202 to /runs/{id}.  Frees idem->key.  Returns
+ * SERVER_DONE.
  */
 enum server_handled api_idempotency_repeat(struct server_request *req,
 					   struct call *existing,

@@ -169,15 +169,21 @@ find_key_locked(struct api_run_table *t, const char *key)
 }
 
 /*
- * Unlinks the oldest done runs onto *doomed (through hash_next) while the
- * table is full.  Under the lock.
+ * Unlinks the runs done first onto *doomed (through hash_next) while the
+ * table is full, at most EVICT_MAX of them: after a reload lowered
+ * max_runs, the table comes down a few runs per add (and by expiry), not
+ * all at once under the lock.  Under the lock.
  */
+#define EVICT_MAX 8
+
 static void
 evict_for_one(struct api_run_table *t, struct call **doomed)
 {
 	struct call *c;
+	int n = 0;
 
-	while (t->count >= t->max_runs && (c = t->done_head) != NULL) {
+	while (t->count >= t->max_runs && n++ < EVICT_MAX &&
+	       (c = t->done_head) != NULL) {
 		unlink_call(t, c);
 		c->hash_next = *doomed;
 		*doomed = c;

@@ -44,28 +44,27 @@ run_summary(struct call *c, size_t *njobs, bool *done)
 	return api_object_set(v, "created", api_json_time(c->created_ns));
 }
 
-/* The status and answer of a done run, or nulls. */
+/* The status of a done run, and with_body its answer; or nulls. */
 static json_t *
 add_answer(json_t *v, struct call *c, bool with_body)
 {
 	unsigned status;
 	json_t *answer = NULL;
-	char *body;
+	char *body = NULL;
 	size_t len;
+	bool done;
 
-	if (!call_answer(c, &status, &body, &len)) {
-		v = api_object_set(v, "status", json_null());
-		return with_body ? api_object_set(v, "answer", json_null()) :
-		       v;
-	}
-	v = api_object_set(v, "status", json_integer(status));
-	if (with_body) {
-		answer = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
-		v = api_object_set(v, "answer", answer != NULL ? answer :
-				   json_null());
-	}
+	done = with_body ? call_answer(c, &status, &body, &len) :
+	       call_status(c, &status);
+	v = api_object_set(v, "status", done ? json_integer(status) :
+			   json_null());
+	if (!with_body)
+		return v;
+	if (body != NULL)
+		answer = json_loadb(body, len, 0, NULL);
 	free(body);
-	return v;
+	return api_object_set(v, "answer", answer != NULL ? answer :
+			      json_null());
 }
 
 static json_t *

@@ -184,8 +184,13 @@ on_run_done(struct run *r, bool expired, int winner, void *arg)
 	c->done = true;
 	c->expired = expired;
 	c->winner = winner;
-	/* A deadline's answer shows what was still going at that moment. */
-	if (expired || c->req == NULL)
+	/*
+	 * The answer is built here, on the thread that ended the wait (often
+	 * the timer's), only where no HTTP thread will build it: the client
+	 * has its 202 already, or left; or the deadline's answer must show
+	 * what was still going before losers = cancel cancels it below.
+	 */
+	if (c->req == NULL || (expired && c->losers == ROUTE_LOSERS_CANCEL))
 		call_fix_answer_locked(c);
 	if (c->delivery == CALL_NDJSON || c->delivery == CALL_SSE)
 		api_stream_finish_locked(c);
@@ -412,18 +417,48 @@ prefers_async(struct server_request *req, int64_t *wait_ns)
 	return async;
 }
 
-/* Whether the Accept header names media type `type` (parameters aside). */
+/*
+ * Whether a media range's parameters (from just after its type to the
+ * next ',') hold q=0, which refuses it (RFC 9110, 12.4.2): "q=0",
+ * "q=0.", "q=0.000".
+ */
+static bool
+refused_by_q(const char *p, size_t n)
+{
+	const char *end = p + n;
+
+	while (p < end) {
+		p += strspn(p, " \t;");
+		if (end - p >= 3 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' &&
+		    p[2] == '0') {
+			p += 3;
+			if (p < end && *p == '.')
+				for (p++; p < end && *p == '0'; p++)
+					;
+			p += strspn(p, " \t");
+			return p >= end || *p == ';';
+		}
+		p += strcspn(p, ";");
+		if (p > end)
+			break;
+	}
+	return false;
+}
+
+/* Whether the Accept header takes media type `type` (not with q=0). */
 static bool
 accepts(struct server_request *req, const char *type)
 {
 	const char *p = server_request_header(req, "Accept");
-	size_t n = strlen(type);
+	size_t n = strlen(type), range;
 
 	while (p != NULL && *p != '\0') {
 		p += strspn(p, " \t,");
-		if (!strncasecmp(p, type, n) && strchr(",; \t", p[n]) != NULL)
-			return true;
-		p += strcspn(p, ",");
+		range = strcspn(p, ",");
+		if (range >= n && !strncasecmp(p, type, n) &&
+		    strchr(",; \t", p[n]) != NULL)
+			return !refused_by_q(p + n, range - n);
+		p += range;
 	}
 	return false;
 }
@@ -484,6 +519,7 @@ api_start_call(struct daemon *d, struct server_request *req,
 		return api_idempotency_repeat(req, existing, &idem);
 	}
 	if ((c = call_new(d, req, cfg, spec)) == NULL) {
+		free(idem.key);
 		drop_params(spec);
 		return refuse(req, "out of memory", reason);
 	}
