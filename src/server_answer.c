@@ -35,7 +35,7 @@ server_request_unref(struct server_request *req)
 		free(req->headers[i].value);
 	}
 	free(req->resp_body);
-	server_stream_free(atomic_load(&req->stream));
+	server_pipe_free(atomic_load(&req->stream));
 	server_body_clear(&req->body);
 	free(req->method);
 	free(req->path);

@@ -67,6 +67,7 @@
 
 #include "server.h"
 #include "server_body.h"
+#include "server_pipe.h"
 
 #define MAX_RESPONSE_HEADERS 8
 
@@ -118,7 +119,7 @@ struct server_request {
 	size_t nheaders;
 	struct { char *name, *value; } headers[MAX_RESPONSE_HEADERS];
 	/* A streamed answer: set once by server_stream_begin(), owned. */
-	_Atomic(struct server_stream *) stream;
+	_Atomic(struct server_pipe *) stream;
 
 	/* Guarded by the server lock. */
 	struct server_request *prev, *next;
@@ -207,13 +208,11 @@ void server_answer_refuse(struct server_request *req, unsigned status,
 void server_answer_leave(struct server *s);
 
 /* server_stream.c */
-struct server_stream;
 struct MHD_Response *server_stream_response(struct server_request *req);
 void server_stream_fail(struct server_request *req);
 void server_stream_client_gone(struct server_request *req);
 void server_stream_completed(struct server_request *req,
 			     enum MHD_RequestTerminationCode toe);
 size_t server_stream_end_all(struct server *s);
-void server_stream_free(struct server_stream *st);
 
 #endif
