@@ -131,7 +131,7 @@ suspend(struct server_request *req)
 	if (!atomic_compare_exchange_strong(&req->state, &expected,
 					    REQ_SUSPENDED)) {
 		atomic_fetch_sub(&s->waiting, 1);
-		server_answer_resume(req);	/* answered meanwhile */
+		server_handover_resume(req);	/* answered meanwhile */
 	} else {
 		server_thread_watch(req);
 	}
@@ -235,7 +235,7 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	server_stream_completed(req, toe);
 	/* Never resumed, or resumed for nothing: release their args. */
 	server_answer_run_builder(req, false);
-	server_answer_run_gone(req, false);
+	server_request_run_gone(req, false);
 	unlist_request(t->server, req);
 	server_request_unref(req);
 }

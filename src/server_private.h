@@ -195,17 +195,22 @@ void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
 
+/* server_request.c: the request object; the rest of it is in server.h. */
+void server_request_run_gone(struct server_request *req, bool gone);
+void server_request_observe(struct server_request *req, unsigned status);
+
+/* server_handover.c */
+void server_handover_wake(struct server_thread *t);
+void server_handover_resume(struct server_request *req);
+void server_handover_publish(struct server_request *req);
+void server_handover_leave(struct server *s);
+
 /* server_answer.c */
 enum MHD_Result server_answer_queue(struct server_request *req);
-void server_answer_resume(struct server_request *req);
 void server_answer_run_builder(struct server_request *req, bool keep);
-void server_answer_publish(struct server_request *req);
-void server_answer_run_gone(struct server_request *req, bool gone);
-void server_answer_wake_thread(struct server_thread *t);
 void server_answer_client_gone(struct server_request *req);
 void server_answer_refuse(struct server_request *req, unsigned status,
 			  const char *detail, const char *reason);
-void server_answer_leave(struct server *s);
 
 /* server_stream.c */
 struct MHD_Response *server_stream_response(struct server_request *req);

@@ -70,9 +70,9 @@ resume(struct server_request *req)
 
 	/* Resumed, the connection may end at once: hold req till the wake. */
 	server_request_ref(req);
-	server_answer_resume(req);
+	server_handover_resume(req);
 	server_request_unref(req);
-	server_answer_leave(s);
+	server_handover_leave(s);
 }
 
 /*
@@ -119,7 +119,7 @@ server_stream_begin(struct server_request *req, unsigned status,
 	req->content_type = content_type;
 	atomic_store(&req->stream, st);
 	/* HANDLING -> RESPONDED: the headers go out when the handler returns. */
-	server_answer_publish(req);
+	server_handover_publish(req);
 	return 0;
 }
 
@@ -316,7 +316,7 @@ report_gone(struct server_request *req, const char *how)
 	atomic_fetch_add(&req->server->clients_gone, 1);
 	log_info("%s %s: client %s during a streamed answer (499)",
 		 req->method, req->path, how);
-	server_answer_run_gone(req, true);
+	server_request_run_gone(req, true);
 }
 
 /*

@@ -7,7 +7,7 @@
  * MHD_quiesce_daemon() races the pool's loop and MHD aborts the process;
  * here it runs under the thread's lock, between two MHD_run() calls.  In
  * this mode MHD has no wake-up channel of its own: whoever resumes a
- * connection writes the thread's eventfd (server_answer_wake_thread()).
+ * connection writes the thread's eventfd (server_handover_wake()).
  */
 #include <errno.h>
 #include <limits.h>
@@ -41,7 +41,7 @@ next_timeout(struct MHD_Daemon *mhd)
  * and later resumes never write: lost until the next network event (seen
  * under load in test_concurrency).  This way a resume that found it set
  * is seen by the MHD_run() that follows: the exchange pairs with
- * server_answer_wake_thread()'s.
+ * server_handover_wake()'s.
  */
 static void
 take_wake_up(struct server_thread *t)
@@ -215,7 +215,7 @@ server_threads_join(struct server *s, unsigned n)
 	atomic_store_explicit(&s->stop, true, memory_order_release);
 	for (i = 0; i < n; i++) {
 		atomic_store(&s->threads[i].wake_pending, false);
-		server_answer_wake_thread(&s->threads[i]);
+		server_handover_wake(&s->threads[i]);
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(s->threads[i].tid, NULL);
