@@ -133,7 +133,7 @@ suspend(struct server_request *req)
 		atomic_fetch_sub(&s->waiting, 1);
 		server_handover_resume(req);	/* answered meanwhile */
 	} else {
-		server_thread_watch(req);
+		server_watch_begin(req);
 	}
 	return MHD_YES;
 }
@@ -210,7 +210,7 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 	if (!req->handled)
 		return dispatch(s, req);
 	/* Resumed: the answer is in, or the client has gone. */
-	server_thread_unwatch(req);
+	server_watch_end(req);
 	if (req->client_gone)
 		return MHD_NO;	/* nobody to send it to: close */
 	return server_answer_queue(req);
@@ -230,7 +230,7 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	}
 	*con_cls = NULL;
-	server_thread_unwatch(req);
+	server_watch_end(req);
 	/* A stream cut short by its client reports it (gone) first. */
 	server_stream_completed(req, toe);
 	/* Never resumed, or resumed for nothing: release their args. */

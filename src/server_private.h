@@ -100,7 +100,7 @@ struct server_request {
 	/*
 	 * Hang-up watch, on the MHD thread only: while suspended, the
 	 * connection's socket is in the thread's epoll set (watch_fd >= 0),
-	 * so that a client closing it is noticed (server_thread.c).
+	 * so that a client closing it is noticed (server_watch.c).
 	 */
 	int watch_fd;
 	bool client_gone;		/* it hung up: close, answer nothing */
@@ -177,8 +177,10 @@ int server_thread_start_daemon(struct server *s, struct server_thread *t,
 void server_thread_stop_daemon(struct server_thread *t);
 void *server_thread_main(void *arg);
 void server_threads_join(struct server *s, unsigned n);
-int server_thread_watch(struct server_request *req);
-void server_thread_unwatch(struct server_request *req);
+
+/* server_watch.c */
+int server_watch_begin(struct server_request *req);
+void server_watch_end(struct server_request *req);
 
 /* server_intake.c: libmicrohttpd's callbacks. */
 enum MHD_Result server_intake_on_request(void *cls,

@@ -20,7 +20,7 @@
  *     so that server_free(), which ends every stream under the same lock,
  *     cannot free the HTTP thread that it wakes (server_private.h).
  * While parked, the connection's socket is watched for the client
- * hanging up (server_thread.c), as for any suspended request.
+ * hanging up (server_watch.c), as for any suspended request.
  *
  * What waits, the states and the lock are the stream's pipe
  * (server_pipe.h), owned by its request (freed with it), so writers, who
@@ -218,7 +218,7 @@ read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	/* Resumed (or never parked): the last park's watch is over. */
-	server_thread_unwatch(req);
+	server_watch_end(req);
 	pthread_mutex_lock(&st->lock);
 	if (st->failed || st->gone || st->closed)
 		ret = MHD_CONTENT_READER_END_WITH_ERROR;
@@ -242,7 +242,7 @@ read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 	 * HTTP/1.0 body (chunked, it sends the last chunk).
 	 */
 	if (park)
-		server_thread_watch(req);
+		server_watch_begin(req);
 	else if (ret == MHD_CONTENT_READER_END_WITH_ERROR ||
 		 (ret == MHD_CONTENT_READER_END_OF_STREAM && req->http10))
 		shut_down(req);

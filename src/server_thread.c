@@ -86,7 +86,7 @@ server_thread_main(void *arg)
 			if (ev[i].data.ptr == &t->wake_fd)
 				take_wake_up(t);
 			else if (ev[i].data.ptr != NULL) {
-				server_thread_unwatch(ev[i].data.ptr);
+				server_watch_end(ev[i].data.ptr);
 				server_answer_client_gone(ev[i].data.ptr);
 			}
 		}
@@ -97,46 +97,6 @@ server_thread_main(void *arg)
 		timeout = next_timeout(t->mhd);
 		pthread_mutex_unlock(&t->lock);
 	}
-}
-
-/*
- * Watches a suspended request's socket for the client hanging up: EPOLLRDHUP
- * (its FIN), and EPOLLHUP and EPOLLERR, which epoll always reports.  Not
- * EPOLLIN: a pipelined request waiting in the socket is no hang-up.  A
- * client that half-closes after sending its request (shutdown(SHUT_WR))
- * looks the same as one that has gone, as it does to nginx.  On the
- * request's MHD thread.  Returns 0, or -1 (logged at debug level: the
- * request then waits unwatched, as it did before watches existed).
- */
-int
-server_thread_watch(struct server_request *req)
-{
-	const union MHD_ConnectionInfo *info;
-	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = req };
-
-	info = MHD_get_connection_info(req->conn,
-				       MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (info == NULL ||
-	    epoll_ctl(req->thread->epfd, EPOLL_CTL_ADD, info->connect_fd,
-		      &ev) != 0) {
-		log_debug("%s %s: cannot watch the connection for a hang-up",
-			  req->method, req->path);
-		return -1;
-	}
-	req->watch_fd = info->connect_fd;
-	return 0;
-}
-
-/* Ends the watch, if any.  On the request's MHD thread. */
-void
-server_thread_unwatch(struct server_request *req)
-{
-	if (req->watch_fd < 0)
-		return;
-	if (epoll_ctl(req->thread->epfd, EPOLL_CTL_DEL, req->watch_fd,
-		      NULL) != 0)
-		log_warn("%s %s: epoll_ctl", req->method, req->path);
-	req->watch_fd = -1;
 }
 
 /*
