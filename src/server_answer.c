@@ -146,30 +146,23 @@ add_mhd_header(const struct server_request *req, struct MHD_Response *resp,
 			  req->method, req->path, name, req->status);
 }
 
-/* Hands the answer to MHD.  On the MHD thread, once state is RESPONDED. */
+/*
+ * Hands resp, the body of the answer (NULL: there was no memory for it),
+ * to MHD with the answer's status and headers, and lets go of resp.  On
+ * the MHD thread, once state is RESPONDED.  Returns MHD_NO, logged, when
+ * the connection is to be closed instead.
+ */
 enum MHD_Result
-server_answer_queue(struct server_request *req)
+server_answer_send(struct server_request *req, struct MHD_Response *resp)
 {
-	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	size_t i;
 
-	req->queued = true;
-	server_answer_run_builder(req, true);
-	server_request_observe(req, req->status);
-	if (atomic_load(&req->stream) != NULL)
-		resp = server_stream_response(req);
-	else
-		resp = MHD_create_response_from_buffer(req->resp_len,
-						       req->resp_body,
-						       MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		log_warnx("%s %s: no memory for the %u answer; connection "
 			  "closed", req->method, req->path, req->status);
-		server_stream_fail(req);
 		return MHD_NO;
 	}
-	req->resp_body = NULL;	/* MHD owns it now */
 	if (req->content_type != NULL)
 		add_mhd_header(req, resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 			   req->content_type);
@@ -181,13 +174,31 @@ server_answer_queue(struct server_request *req)
 		add_mhd_header(req, resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
-	if (ret != MHD_YES) {
+	if (ret != MHD_YES)
 		log_warnx("%s %s: libmicrohttpd refused the %u answer; "
 			  "connection closed", req->method, req->path,
 			  req->status);
-		server_stream_fail(req);
-	}
 	return ret;
+}
+
+/*
+ * Hands a whole answer to MHD, built first if it has a builder.  On the
+ * MHD thread, once state is RESPONDED.  Not for a streamed answer:
+ * server_stream.c queues its own.
+ */
+enum MHD_Result
+server_answer_queue(struct server_request *req)
+{
+	struct MHD_Response *resp;
+
+	req->queued = true;
+	server_answer_run_builder(req, true);
+	server_request_observe(req, req->status);
+	resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
+					       MHD_RESPMEM_MUST_FREE);
+	if (resp != NULL)
+		req->resp_body = NULL;	/* MHD owns it now */
+	return server_answer_send(req, resp);
 }
 
 /*
@@ -195,19 +206,14 @@ server_answer_queue(struct server_request *req)
  * its HTTP thread has ended the watch that saw it, and calls this.
  * Unless an answer is already on its way, claim the request so that no
  * answer is built for nobody, resume it so that MHD closes it, count and
- * log it (nginx's 499), and tell whoever waits for it.  A streamed
- * answer's connection is suspended while it waits for its next piece:
- * server_stream.c deals with its client.
+ * log it (nginx's 499), and tell whoever waits for it.  Not for a
+ * streamed answer: server_stream.c deals with its client.
  */
 void
 server_answer_client_gone(struct server_request *req)
 {
 	struct server *s = req->server;
 
-	if (atomic_load(&req->stream) != NULL) {
-		server_stream_client_gone(req);
-		return;
-	}
 	if (atomic_exchange(&req->claimed, true))
 		return;		/* answered: MHD finds out when it writes */
 	req->client_gone = true;

@@ -116,6 +116,18 @@ unlist_request(struct server *s, struct server_request *req)
 }
 
 /*
+ * Hands the answer to MHD: a stream's status, headers and reader, or a
+ * whole answer.  Once state is RESPONDED.
+ */
+static enum MHD_Result
+queue(struct server_request *req)
+{
+	if (atomic_load(&req->stream) != NULL)
+		return server_stream_queue(req);
+	return server_answer_queue(req);
+}
+
+/*
  * Waits for the answer with the connection suspended, holding no thread;
  * its socket is watched meanwhile for the client hanging up.
  */
@@ -153,7 +165,7 @@ dispatch(struct server *s, struct server_request *req)
 	/* Whatever the handler needed of it, it has taken. */
 	server_body_clear(&req->body);
 	if (atomic_load(&req->state) == REQ_RESPONDED)
-		return server_answer_queue(req);
+		return queue(req);
 	return suspend(req);
 }
 
@@ -213,7 +225,7 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 	server_watch_end(req);
 	if (req->client_gone)
 		return MHD_NO;	/* nobody to send it to: close */
-	return server_answer_queue(req);
+	return queue(req);
 }
 
 void
@@ -238,6 +250,21 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	server_request_run_gone(req, false);
 	unlist_request(t->server, req);
 	server_request_unref(req);
+}
+
+/*
+ * The client of a suspended request hung up: its HTTP thread saw it on
+ * the watch, has ended the watch, and calls this, outside MHD_run().  A
+ * stream waiting for its next piece is the stream's to end; any other
+ * request waits for its answer, and is dropped as an answer.
+ */
+void
+server_intake_on_hang_up(struct server_request *req)
+{
+	if (atomic_load(&req->stream) != NULL)
+		server_stream_client_gone(req);
+	else
+		server_answer_client_gone(req);
 }
 
 /*

@@ -196,6 +196,7 @@ void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
+void server_intake_on_hang_up(struct server_request *req);
 
 /* server_request.c: the request object; the rest of it is in server.h. */
 void server_request_run_gone(struct server_request *req, bool gone);
@@ -208,6 +209,8 @@ void server_handover_publish(struct server_request *req);
 void server_handover_leave(struct server *s);
 
 /* server_answer.c */
+enum MHD_Result server_answer_send(struct server_request *req,
+				   struct MHD_Response *resp);
 enum MHD_Result server_answer_queue(struct server_request *req);
 void server_answer_run_builder(struct server_request *req, bool keep);
 void server_answer_client_gone(struct server_request *req);
@@ -215,8 +218,7 @@ void server_answer_refuse(struct server_request *req, unsigned status,
 			  const char *detail, const char *reason);
 
 /* server_stream.c */
-struct MHD_Response *server_stream_response(struct server_request *req);
-void server_stream_fail(struct server_request *req);
+enum MHD_Result server_stream_queue(struct server_request *req);
 void server_stream_client_gone(struct server_request *req);
 void server_stream_completed(struct server_request *req,
 			     enum MHD_RequestTerminationCode toe);

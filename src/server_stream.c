@@ -257,9 +257,25 @@ free_reader(void *cls)
 }
 
 /*
+ * The connection ends without the stream sent (libmicrohttpd refused its
+ * response): later writes return -1, and it is no client's doing.  The
+ * connection is not parked (its response was never queued).
+ */
+static void
+fail_stream(struct server_request *req)
+{
+	struct server_pipe *st = atomic_load(&req->stream);
+
+	pthread_mutex_lock(&st->lock);
+	st->failed = true;
+	server_pipe_drop(st);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
  * The stream's response for MHD, of unknown size (chunked for HTTP/1.1,
  * up to the connection's close for HTTP/1.0).  On the HTTP thread, from
- * server_answer_queue().  Returns a new response, or NULL (out of
+ * server_stream_queue().  Returns a new response, or NULL (out of
  * memory), having cut the stream off.
  *
  * HEAD gets the headers only; but libmicrohttpd 0.9.75 still sends the
@@ -267,8 +283,8 @@ free_reader(void *cls)
  * a keep-alive client would take for the start of the next answer.  So a
  * HEAD answer is not chunked, and its connection closed after it.
  */
-struct MHD_Response *
-server_stream_response(struct server_request *req)
+static struct MHD_Response *
+stream_response(struct server_request *req)
 {
 	struct MHD_Response *resp;
 
@@ -276,7 +292,7 @@ server_stream_response(struct server_request *req)
 						 STREAM_BLOCK, read_stream,
 						 req, free_reader);
 	if (resp == NULL) {
-		server_stream_fail(req);
+		fail_stream(req);
 		return NULL;
 	}
 	server_request_ref(req);	/* the reader's, until free_reader() */
@@ -284,29 +300,30 @@ server_stream_response(struct server_request *req)
 	    MHD_set_response_options(resp, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
 				     MHD_RO_END) != MHD_YES) {
 		MHD_destroy_response(resp);	/* drops the reader's */
-		server_stream_fail(req);
+		fail_stream(req);
 		return NULL;
 	}
 	return resp;
 }
 
 /*
- * The connection ends without the stream sent (libmicrohttpd refused its
- * response): later writes return -1, and it is no client's doing.  The
- * connection is not parked (its response was never queued).  No-op for a
- * request that is not a stream.
+ * Hands the stream's status and headers to MHD, its content reader to
+ * send the body.  On the HTTP thread, once the handler has returned
+ * (state is RESPONDED since server_stream_begin()).  A stream has no
+ * builder: it claimed the request itself.  If MHD will not take it
+ * (logged), the stream is cut off and the connection closed.
  */
-void
-server_stream_fail(struct server_request *req)
+enum MHD_Result
+server_stream_queue(struct server_request *req)
 {
-	struct server_pipe *st = atomic_load(&req->stream);
+	enum MHD_Result ret;
 
-	if (st == NULL)
-		return;
-	pthread_mutex_lock(&st->lock);
-	st->failed = true;
-	server_pipe_drop(st);
-	pthread_mutex_unlock(&st->lock);
+	req->queued = true;
+	server_request_observe(req, req->status);
+	ret = server_answer_send(req, stream_response(req));
+	if (ret != MHD_YES)
+		fail_stream(req);
+	return ret;
 }
 
 /* Counts, logs and reports a client that left a stream.  HTTP thread. */

@@ -87,7 +87,7 @@ server_thread_main(void *arg)
 				take_wake_up(t);
 			else if (ev[i].data.ptr != NULL) {
 				server_watch_end(ev[i].data.ptr);
-				server_answer_client_gone(ev[i].data.ptr);
+				server_intake_on_hang_up(ev[i].data.ptr);
 			}
 		}
 		if (atomic_load_explicit(&s->stop, memory_order_acquire))
