@@ -1,8 +1,12 @@
 /*
- * server_intake.c - libmicrohttpd's callbacks: a request comes in, its
- * framing is checked, its body is read, and the handler is called; the
- * connection is suspended until the answer is in.  All on the
- * connection's HTTP thread, under that thread's lock.
+ * server_intake.c - a request's events on its HTTP thread.
+ * libmicrohttpd's callbacks, under that thread's lock: a request comes
+ * in, its framing is checked, its body is read, and the handler is
+ * called; the connection is suspended until the answer is in, and the
+ * answer queued, a stream's by server_stream.c and a whole one by
+ * server_answer.c.  And, from the thread's loop outside MHD_run(), its
+ * client hanging up while it waits.  Only here are streamed and whole
+ * answers told apart: the files below know nothing of each other.
  */
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -3,7 +3,8 @@
  * its free, what the handler reads of it (method, path, body, headers,
  * query), and what it leaves on it for later (label, reason, the gone
  * function); and the report of how it ended to the server's observer.
- * It calls nothing else of the server: every other part builds on it.
+ * Every other part builds on it; it calls none of them but the body and
+ * the stream's pipe that it frees.
  * The fields, and who may touch each when, are in server_private.h.
  */
 #include <stdatomic.h>

@@ -8,6 +8,10 @@
  * here it runs under the thread's lock, between two MHD_run() calls.  In
  * this mode MHD has no wake-up channel of its own: whoever resumes a
  * connection writes the thread's eventfd (server_handover_wake()).
+ *
+ * Above every other part of the server but its life (server.c): MHD, run
+ * here, calls server_intake.c, and a hang-up that the loop sees on a watch
+ * (server_watch.c) goes to server_intake_on_hang_up().
  */
 #include <errno.h>
 #include <limits.h>
