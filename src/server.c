@@ -323,7 +323,7 @@ wait_for_publishers(struct server *s)
 	} while (busy);
 	/*
 	 * A publisher that read `freeing` before server_free() set it leaves
-	 * without a wake-up (server_answer_publish()): wait in 1 ms slices.
+	 * without a wake-up (server_handover_leave()): wait in 1 ms slices.
 	 */
 	pthread_mutex_lock(&s->lock);
 	while (atomic_load(&s->publishers) > 0) {

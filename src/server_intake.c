@@ -1,8 +1,12 @@
 /*
- * server_intake.c - libmicrohttpd's callbacks: a request comes in, its
- * framing is checked, its body is read, and the handler is called; the
- * connection is suspended until the answer is in.  All on the
- * connection's HTTP thread, under that thread's lock.
+ * server_intake.c - a request's events on its HTTP thread.
+ * libmicrohttpd's callbacks, under that thread's lock: a request comes
+ * in, its framing is checked, its body is read, and the handler is
+ * called; the connection is suspended until the answer is in, and the
+ * answer queued, a stream's by server_stream.c and a whole one by
+ * server_answer.c.  And, from the thread's loop outside MHD_run(), its
+ * client hanging up while it waits.  Only here are streamed and whole
+ * answers told apart: the files below know nothing of each other.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -116,6 +120,18 @@ unlist_request(struct server *s, struct server_request *req)
 }
 
 /*
+ * Hands the answer to MHD: a stream's status, headers and reader, or a
+ * whole answer.  Once state is RESPONDED.
+ */
+static enum MHD_Result
+queue(struct server_request *req)
+{
+	if (atomic_load(&req->stream) != NULL)
+		return server_stream_queue(req);
+	return server_answer_queue(req);
+}
+
+/*
  * Waits for the answer with the connection suspended, holding no thread;
  * its socket is watched meanwhile for the client hanging up.
  */
@@ -131,9 +147,9 @@ suspend(struct server_request *req)
 	if (!atomic_compare_exchange_strong(&req->state, &expected,
 					    REQ_SUSPENDED)) {
 		atomic_fetch_sub(&s->waiting, 1);
-		server_answer_resume(req);	/* answered meanwhile */
+		server_handover_resume(req);	/* answered meanwhile */
 	} else {
-		server_thread_watch(req);
+		server_watch_begin(req);
 	}
 	return MHD_YES;
 }
@@ -153,7 +169,7 @@ dispatch(struct server *s, struct server_request *req)
 	/* Whatever the handler needed of it, it has taken. */
 	server_body_clear(&req->body);
 	if (atomic_load(&req->state) == REQ_RESPONDED)
-		return server_answer_queue(req);
+		return queue(req);
 	return suspend(req);
 }
 
@@ -210,10 +226,10 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 	if (!req->handled)
 		return dispatch(s, req);
 	/* Resumed: the answer is in, or the client has gone. */
-	server_thread_unwatch(req);
+	server_watch_end(req);
 	if (req->client_gone)
 		return MHD_NO;	/* nobody to send it to: close */
-	return server_answer_queue(req);
+	return queue(req);
 }
 
 void
@@ -230,14 +246,29 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	}
 	*con_cls = NULL;
-	server_thread_unwatch(req);
+	server_watch_end(req);
 	/* A stream cut short by its client reports it (gone) first. */
 	server_stream_completed(req, toe);
 	/* Never resumed, or resumed for nothing: release their args. */
 	server_answer_run_builder(req, false);
-	server_answer_run_gone(req, false);
+	server_request_run_gone(req, false);
 	unlist_request(t->server, req);
 	server_request_unref(req);
+}
+
+/*
+ * The client of a suspended request hung up: its HTTP thread saw it on
+ * the watch, has ended the watch, and calls this, outside MHD_run().  A
+ * stream waiting for its next piece is the stream's to end; any other
+ * request waits for its answer, and is dropped as an answer.
+ */
+void
+server_intake_on_hang_up(struct server_request *req)
+{
+	if (atomic_load(&req->stream) != NULL)
+		server_stream_client_gone(req);
+	else
+		server_answer_client_gone(req);
 }
 
 /*

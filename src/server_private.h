@@ -2,16 +2,31 @@
  * server_private.h - what the parts of the server share; not for the rest
  * of the daemon, which sees only server.h.
  *
- * The server is in five parts, each a file:
- *   server.c         its life: listening socket, start, quiesce, drain, stop
- *   server_thread.c  the HTTP threads and their event loop
- *   server_intake.c  libmicrohttpd's callbacks: a request comes in, its
- *                    framing is checked, its body read, the handler called
- *   server_answer.c  answers: set from any thread, published, resumed,
- *                    handed to libmicrohttpd
- *   server_stream.c  streamed answers: pieces handed over from any thread
- *                    to libmicrohttpd's content reader
- * and server_framing.c holds the framing checks, which need no socket.
+ * The server is in layers, a file each; a file calls only the ones below
+ * it, and a choice that needs a higher one (a streamed answer, or a whole
+ * one?) is made up there:
+ *   server.c           its life: listening socket, start, quiesce, drain,
+ *                      stop
+ *   server_thread.c    the HTTP threads: their daemons, and the event loop
+ *                      that runs libmicrohttpd, takes wake-ups, and hands
+ *                      on a client's hang-up
+ *   server_intake.c    a request's events on its HTTP thread:
+ *                      libmicrohttpd's callbacks (it comes in, its framing
+ *                      is checked, its body read, the handler called, its
+ *                      answer queued) and its client hanging up; it alone
+ *                      tells a streamed answer from a whole one
+ *   server_stream.c    streamed answers: pieces handed over from any thread
+ *                      to libmicrohttpd's content reader
+ *   server_answer.c    whole answers: set from any thread, built and handed
+ *                      to libmicrohttpd; a gone client's request dropped
+ *   server_handover.c  the hand-over below both: an answer published, a
+ *                      connection resumed and its thread woken, and a
+ *                      publisher's last touch of the server
+ *   server_watch.c     the hang-up watch of a suspended connection
+ *   server_request.c   the request object: references, what the handler
+ *                      reads and leaves on it, the report to the observer
+ * and, with no socket, server_pipe.c (what a stream holds unsent, and its
+ * states, under its lock), server_body.c and server_framing.c.
  *
  * A request's answer may be set on any thread, while its MHD thread may
  * still be inside the handler.  Suspending a connection that is then never
@@ -67,6 +82,7 @@
 
 #include "server.h"
 #include "server_body.h"
+#include "server_pipe.h"
 
 #define MAX_RESPONSE_HEADERS 8
 
@@ -99,7 +115,7 @@ struct server_request {
 	/*
 	 * Hang-up watch, on the MHD thread only: while suspended, the
 	 * connection's socket is in the thread's epoll set (watch_fd >= 0),
-	 * so that a client closing it is noticed (server_thread.c).
+	 * so that a client closing it is noticed (server_watch.c).
 	 */
 	int watch_fd;
 	bool client_gone;		/* it hung up: close, answer nothing */
@@ -118,7 +134,7 @@ struct server_request {
 	size_t nheaders;
 	struct { char *name, *value; } headers[MAX_RESPONSE_HEADERS];
 	/* A streamed answer: set once by server_stream_begin(), owned. */
-	_Atomic(struct server_stream *) stream;
+	_Atomic(struct server_pipe *) stream;
 
 	/* Guarded by the server lock. */
 	struct server_request *prev, *next;
@@ -170,16 +186,37 @@ struct server {
 	atomic_size_t active;	/* received, not completed */
 };
 
-/* server_thread.c */
-int server_thread_start_daemon(struct server *s, struct server_thread *t,
-			       unsigned limit);
-void server_thread_stop_daemon(struct server_thread *t);
-void *server_thread_main(void *arg);
-void server_threads_join(struct server *s, unsigned n);
-int server_thread_watch(struct server_request *req);
-void server_thread_unwatch(struct server_request *req);
+/* server_request.c: the request object; the rest of it is in server.h. */
+void server_request_run_gone(struct server_request *req, bool gone);
+void server_request_observe(struct server_request *req, unsigned status);
 
-/* server_intake.c: libmicrohttpd's callbacks. */
+/* server_watch.c */
+int server_watch_begin(struct server_request *req);
+void server_watch_end(struct server_request *req);
+
+/* server_handover.c */
+void server_handover_wake(struct server_thread *t);
+void server_handover_resume(struct server_request *req);
+void server_handover_publish(struct server_request *req);
+void server_handover_leave(struct server *s);
+
+/* server_answer.c */
+enum MHD_Result server_answer_send(struct server_request *req,
+				   struct MHD_Response *resp);
+enum MHD_Result server_answer_queue(struct server_request *req);
+void server_answer_run_builder(struct server_request *req, bool keep);
+void server_answer_client_gone(struct server_request *req);
+void server_answer_refuse(struct server_request *req, unsigned status,
+			  const char *detail, const char *reason);
+
+/* server_stream.c */
+enum MHD_Result server_stream_queue(struct server_request *req);
+void server_stream_client_gone(struct server_request *req);
+void server_stream_completed(struct server_request *req,
+			     enum MHD_RequestTerminationCode toe);
+size_t server_stream_end_all(struct server *s);
+
+/* server_intake.c: libmicrohttpd's callbacks, and the hang-up. */
 enum MHD_Result server_intake_on_request(void *cls,
 					 struct MHD_Connection *conn,
 					 const char *url, const char *method,
@@ -193,27 +230,13 @@ void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
+void server_intake_on_hang_up(struct server_request *req);
 
-/* server_answer.c */
-enum MHD_Result server_answer_queue(struct server_request *req);
-void server_answer_resume(struct server_request *req);
-void server_answer_run_builder(struct server_request *req, bool keep);
-void server_answer_publish(struct server_request *req);
-void server_answer_run_gone(struct server_request *req, bool gone);
-void server_answer_wake_thread(struct server_thread *t);
-void server_answer_client_gone(struct server_request *req);
-void server_answer_refuse(struct server_request *req, unsigned status,
-			  const char *detail, const char *reason);
-void server_answer_leave(struct server *s);
-
-/* server_stream.c */
-struct server_stream;
-struct MHD_Response *server_stream_response(struct server_request *req);
-void server_stream_fail(struct server_request *req);
-void server_stream_client_gone(struct server_request *req);
-void server_stream_completed(struct server_request *req,
-			     enum MHD_RequestTerminationCode toe);
-size_t server_stream_end_all(struct server *s);
-void server_stream_free(struct server_stream *st);
+/* server_thread.c */
+int server_thread_start_daemon(struct server *s, struct server_thread *t,
+			       unsigned limit);
+void server_thread_stop_daemon(struct server_thread *t);
+void *server_thread_main(void *arg);
+void server_threads_join(struct server *s, unsigned n);
 
 #endif

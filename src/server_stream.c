@@ -20,12 +20,13 @@
  *     so that server_free(), which ends every stream under the same lock,
  *     cannot free the HTTP thread that it wakes (server_private.h).
  * While parked, the connection's socket is watched for the client
- * hanging up (server_thread.c), as for any suspended request.
+ * hanging up (server_watch.c), as for any suspended request.
  *
- * The stream is owned by its request (freed with it), so writers, who
+ * What waits, the states and the lock are the stream's pipe
+ * (server_pipe.h), owned by its request (freed with it), so writers, who
  * hold the request, may call in after the connection is gone and even
  * after server_free(): once `closed` or ended, a call touches nothing
- * but the stream.
+ * but the pipe.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,27 +42,6 @@
 
 /* Bytes MHD reads at a time for an HTTP/1.0 client (no chunks). */
 #define STREAM_BLOCK 4096
-/* A buffer this large is let go of once emptied. */
-#define STREAM_KEEP_CAP 65536
-
-struct server_stream {
-	pthread_mutex_t lock;	/* guards all below */
-	char *buf;		/* waiting: buf[off .. off + len) */
-	size_t off, len, cap;
-	size_t limit;		/* see server.h: the bound */
-	bool parked;		/* the reader suspended the connection */
-	bool ended;		/* server_stream_end(): send, then the end */
-	bool failed;		/* cut off: close without the last chunk */
-	bool gone;		/* the client hung up (reported once) */
-	bool closed;		/* MHD is done with the connection */
-};
-
-/* Whether writes are still taken.  Under st->lock. */
-static bool
-stream_open(const struct server_stream *st)
-{
-	return !st->ended && !st->failed && !st->gone && !st->closed;
-}
 
 /*
  * Clears `parked` if set, and counts the caller in `publishers` before it
@@ -69,7 +49,7 @@ stream_open(const struct server_stream *st)
  * calls resume() after unlocking).  Under st->lock.
  */
 static bool
-take_parked(struct server_request *req, struct server_stream *st)
+take_parked(struct server_request *req, struct server_pipe *st)
 {
 	if (!st->parked)
 		return false;
@@ -90,64 +70,24 @@ resume(struct server_request *req)
 
 	/* Resumed, the connection may end at once: hold req till the wake. */
 	server_request_ref(req);
-	server_answer_resume(req);
+	server_handover_resume(req);
 	server_request_unref(req);
-	server_answer_leave(s);
-}
-
-/* Drops what waits.  Under st->lock. */
-static void
-drop_buffer(struct server_stream *st)
-{
-	free(st->buf);
-	st->buf = NULL;
-	st->off = st->len = st->cap = 0;
+	server_handover_leave(s);
 }
 
 /*
- * Cuts the stream off (once; the caller checked stream_open()): what
+ * Cuts the stream off (once; the caller checked server_pipe_open()): what
  * waits is dropped and the reader closes the connection without the
  * last chunk.  Under st->lock; logs (the log's lock is innermost).
  */
 static void
-cut_off(struct server_request *req, struct server_stream *st,
+cut_off(struct server_request *req, struct server_pipe *st,
 	const char *why)
 {
 	st->failed = true;
-	drop_buffer(st);
+	server_pipe_drop(st);
 	log_warnx("%s %s: streamed answer cut off: %s", req->method,
 		  req->path, why);
-}
-
-/* Room for len more bytes.  Returns 0, or -1 out of memory.  Locked. */
-static int
-reserve(struct server_stream *st, size_t len)
-{
-	size_t cap;
-	char *buf;
-
-	if (st->cap - st->off - st->len >= len)
-		return 0;
-	if (st->cap - st->len >= len) {	/* room enough once moved down */
-		memmove(st->buf, st->buf + st->off, st->len);
-		st->off = 0;
-		return 0;
-	}
-	if (len > SIZE_MAX / 2 - st->len)
-		return -1;
-	cap = st->cap > 0 ? st->cap : 1024;
-	while (cap < st->len + len)
-		cap *= 2;
-	if (st->off > 0) {
-		memmove(st->buf, st->buf + st->off, st->len);
-		st->off = 0;
-	}
-	buf = realloc(st->buf, cap);
-	if (buf == NULL)
-		return -1;
-	st->buf = buf;
-	st->cap = cap;
-	return 0;
 }
 
 int
@@ -155,7 +95,7 @@ server_stream_begin(struct server_request *req, unsigned status,
 		    const char *content_type)
 {
 	struct server *s = req->server;
-	struct server_stream *st;
+	struct server_pipe *st;
 
 	/*
 	 * The request is listed: if server_free() has begun, it may have
@@ -164,23 +104,22 @@ server_stream_begin(struct server_request *req, unsigned status,
 	 */
 	if (atomic_load(&s->freeing))
 		return -1;
-	st = calloc(1, sizeof(*st));
+	st = server_pipe_new(s->opts.stream_buffer > 0 ?
+			     s->opts.stream_buffer :
+			     SERVER_STREAM_BUFFER_DEFAULT);
 	if (st == NULL) {
 		log_warn("%s %s: streamed answer", req->method, req->path);
 		return -1;
 	}
 	if (atomic_exchange(&req->claimed, true)) {
-		free(st);	/* answered already */
+		server_pipe_free(st);	/* answered already */
 		return -1;
 	}
-	pthread_mutex_init(&st->lock, NULL);
-	st->limit = s->opts.stream_buffer > 0 ? s->opts.stream_buffer :
-		    SERVER_STREAM_BUFFER_DEFAULT;
 	req->status = status;
 	req->content_type = content_type;
 	atomic_store(&req->stream, st);
 	/* HANDLING -> RESPONDED: the headers go out when the handler returns. */
-	server_answer_publish(req);
+	server_handover_publish(req);
 	return 0;
 }
 
@@ -188,7 +127,7 @@ int
 server_stream_write(struct server_request *req, const char *data,
 		    size_t len)
 {
-	struct server_stream *st = atomic_load(&req->stream);
+	struct server_pipe *st = atomic_load(&req->stream);
 	char why[128];
 	bool wake;
 	int ret = -1;
@@ -196,24 +135,19 @@ server_stream_write(struct server_request *req, const char *data,
 	if (st == NULL)
 		return -1;
 	pthread_mutex_lock(&st->lock);
-	if (!stream_open(st)) {
+	if (!server_pipe_open(st)) {
 		pthread_mutex_unlock(&st->lock);
 		return -1;
 	}
-	if (st->len > 0 && (st->len > st->limit ||
-			    len > st->limit - st->len)) {
+	if (server_pipe_full(st, len)) {
 		snprintf(why, sizeof(why), "the client reads too slowly "
 			 "(%zu bytes unsent and %zu more: past the bound, %zu)",
 			 st->len, len, st->limit);
 		cut_off(req, st, why);
-	} else if (reserve(st, len) != 0)
+	} else if (server_pipe_put(st, data, len) != 0)
 		cut_off(req, st, "out of memory");
-	else {
-		if (len > 0)
-			memcpy(st->buf + st->off + st->len, data, len);
-		st->len += len;
+	else
 		ret = 0;
-	}
 	/* Something for the reader (data, or the end of a cut-off). */
 	wake = (ret != 0 || len > 0) && take_parked(req, st);
 	pthread_mutex_unlock(&st->lock);
@@ -224,12 +158,12 @@ server_stream_write(struct server_request *req, const char *data,
 
 /* Ends the stream, if open.  Returns whether it was.  Any thread. */
 static bool
-end_stream(struct server_request *req, struct server_stream *st)
+end_stream(struct server_request *req, struct server_pipe *st)
 {
 	bool was_open, wake = false;
 
 	pthread_mutex_lock(&st->lock);
-	was_open = stream_open(st);
+	was_open = server_pipe_open(st);
 	if (was_open) {
 		st->ended = true;
 		wake = take_parked(req, st);
@@ -243,7 +177,7 @@ end_stream(struct server_request *req, struct server_stream *st)
 void
 server_stream_end(struct server_request *req)
 {
-	struct server_stream *st = atomic_load(&req->stream);
+	struct server_pipe *st = atomic_load(&req->stream);
 
 	if (st != NULL)
 		end_stream(req, st);
@@ -278,30 +212,20 @@ static ssize_t
 read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct server_request *req = cls;
-	struct server_stream *st = atomic_load(&req->stream);
+	struct server_pipe *st = atomic_load(&req->stream);
 	bool park = false;
 	ssize_t ret;
 
 	(void)pos;
 	/* Resumed (or never parked): the last park's watch is over. */
-	server_thread_unwatch(req);
+	server_watch_end(req);
 	pthread_mutex_lock(&st->lock);
 	if (st->failed || st->gone || st->closed)
 		ret = MHD_CONTENT_READER_END_WITH_ERROR;
-	else if (st->len > 0) {
+	else if (st->len > 0)
 		/* max is at most MHD's write buffer: no overflow. */
-		size_t n = st->len < max ? st->len : max;
-
-		memcpy(buf, st->buf + st->off, n);
-		st->off += n;
-		st->len -= n;
-		if (st->len == 0) {
-			st->off = 0;
-			if (st->cap > STREAM_KEEP_CAP)
-				drop_buffer(st);
-		}
-		ret = (ssize_t)n;
-	} else if (st->ended)
+		ret = (ssize_t)server_pipe_take(st, buf, max);
+	else if (st->ended)
 		ret = MHD_CONTENT_READER_END_OF_STREAM;
 	else {
 		/* Under the lock: nobody can resume before this suspend. */
@@ -318,7 +242,7 @@ read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 	 * HTTP/1.0 body (chunked, it sends the last chunk).
 	 */
 	if (park)
-		server_thread_watch(req);
+		server_watch_begin(req);
 	else if (ret == MHD_CONTENT_READER_END_WITH_ERROR ||
 		 (ret == MHD_CONTENT_READER_END_OF_STREAM && req->http10))
 		shut_down(req);
@@ -333,9 +257,25 @@ free_reader(void *cls)
 }
 
 /*
+ * The connection ends without the stream sent (libmicrohttpd refused its
+ * response): later writes return -1, and it is no client's doing.  The
+ * connection is not parked (its response was never queued).
+ */
+static void
+fail_stream(struct server_request *req)
+{
+	struct server_pipe *st = atomic_load(&req->stream);
+
+	pthread_mutex_lock(&st->lock);
+	st->failed = true;
+	server_pipe_drop(st);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
  * The stream's response for MHD, of unknown size (chunked for HTTP/1.1,
  * up to the connection's close for HTTP/1.0).  On the HTTP thread, from
- * server_answer_queue().  Returns a new response, or NULL (out of
+ * server_stream_queue().  Returns a new response, or NULL (out of
  * memory), having cut the stream off.
  *
  * HEAD gets the headers only; but libmicrohttpd 0.9.75 still sends the
@@ -343,8 +283,8 @@ free_reader(void *cls)
  * a keep-alive client would take for the start of the next answer.  So a
  * HEAD answer is not chunked, and its connection closed after it.
  */
-struct MHD_Response *
-server_stream_response(struct server_request *req)
+static struct MHD_Response *
+stream_response(struct server_request *req)
 {
 	struct MHD_Response *resp;
 
@@ -352,7 +292,7 @@ server_stream_response(struct server_request *req)
 						 STREAM_BLOCK, read_stream,
 						 req, free_reader);
 	if (resp == NULL) {
-		server_stream_fail(req);
+		fail_stream(req);
 		return NULL;
 	}
 	server_request_ref(req);	/* the reader's, until free_reader() */
@@ -360,29 +300,30 @@ server_stream_response(struct server_request *req)
 	    MHD_set_response_options(resp, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
 				     MHD_RO_END) != MHD_YES) {
 		MHD_destroy_response(resp);	/* drops the reader's */
-		server_stream_fail(req);
+		fail_stream(req);
 		return NULL;
 	}
 	return resp;
 }
 
 /*
- * The connection ends without the stream sent (libmicrohttpd refused its
- * response): later writes return -1, and it is no client's doing.  The
- * connection is not parked (its response was never queued).  No-op for a
- * request that is not a stream.
+ * Hands the stream's status and headers to MHD, its content reader to
+ * send the body.  On the HTTP thread, once the handler has returned
+ * (state is RESPONDED since server_stream_begin()).  A stream has no
+ * builder: it claimed the request itself.  If MHD will not take it
+ * (logged), the stream is cut off and the connection closed.
  */
-void
-server_stream_fail(struct server_request *req)
+enum MHD_Result
+server_stream_queue(struct server_request *req)
 {
-	struct server_stream *st = atomic_load(&req->stream);
+	enum MHD_Result ret;
 
-	if (st == NULL)
-		return;
-	pthread_mutex_lock(&st->lock);
-	st->failed = true;
-	drop_buffer(st);
-	pthread_mutex_unlock(&st->lock);
+	req->queued = true;
+	server_request_observe(req, req->status);
+	ret = server_answer_send(req, stream_response(req));
+	if (ret != MHD_YES)
+		fail_stream(req);
+	return ret;
 }
 
 /* Counts, logs and reports a client that left a stream.  HTTP thread. */
@@ -392,7 +333,7 @@ report_gone(struct server_request *req, const char *how)
 	atomic_fetch_add(&req->server->clients_gone, 1);
 	log_info("%s %s: client %s during a streamed answer (499)",
 		 req->method, req->path, how);
-	server_answer_run_gone(req, true);
+	server_request_run_gone(req, true);
 }
 
 /*
@@ -404,13 +345,13 @@ report_gone(struct server_request *req, const char *how)
 void
 server_stream_client_gone(struct server_request *req)
 {
-	struct server_stream *st = atomic_load(&req->stream);
+	struct server_pipe *st = atomic_load(&req->stream);
 	bool report, wake;
 
 	pthread_mutex_lock(&st->lock);
 	report = !st->gone && !st->failed && !st->closed;
 	st->gone = true;
-	drop_buffer(st);
+	server_pipe_drop(st);
 	wake = take_parked(req, st);
 	pthread_mutex_unlock(&st->lock);
 	if (wake)
@@ -430,7 +371,7 @@ void
 server_stream_completed(struct server_request *req,
 			enum MHD_RequestTerminationCode toe)
 {
-	struct server_stream *st = atomic_load(&req->stream);
+	struct server_pipe *st = atomic_load(&req->stream);
 	bool report;
 
 	if (st == NULL)
@@ -442,7 +383,7 @@ server_stream_completed(struct server_request *req,
 	st->gone = st->gone || report;
 	st->closed = true;
 	st->parked = false;	/* never so here: MHD stops none suspended */
-	drop_buffer(st);
+	server_pipe_drop(st);
 	pthread_mutex_unlock(&st->lock);
 	if (report)
 		report_gone(req, toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ?
@@ -488,15 +429,4 @@ server_stream_end_all(struct server *s)
 		server_request_unref(req);
 	}
 	return n;
-}
-
-/* Frees a stream with its request.  NULL is ok. */
-void
-server_stream_free(struct server_stream *st)
-{
-	if (st == NULL)
-		return;
-	free(st->buf);
-	pthread_mutex_destroy(&st->lock);
-	free(st);
 }

@@ -7,7 +7,11 @@
  * MHD_quiesce_daemon() races the pool's loop and MHD aborts the process;
  * here it runs under the thread's lock, between two MHD_run() calls.  In
  * this mode MHD has no wake-up channel of its own: whoever resumes a
- * connection writes the thread's eventfd (server_answer_wake_thread()).
+ * connection writes the thread's eventfd (server_handover_wake()).
+ *
+ * Above every other part of the server but its life (server.c): MHD, run
+ * here, calls server_intake.c, and a hang-up that the loop sees on a watch
+ * (server_watch.c) goes to server_intake_on_hang_up().
  */
 #include <errno.h>
 #include <limits.h>
@@ -41,7 +45,7 @@ next_timeout(struct MHD_Daemon *mhd)
  * and later resumes never write: lost until the next network event (seen
  * under load in test_concurrency).  This way a resume that found it set
  * is seen by the MHD_run() that follows: the exchange pairs with
- * server_answer_wake_thread()'s.
+ * server_handover_wake()'s.
  */
 static void
 take_wake_up(struct server_thread *t)
@@ -86,8 +90,8 @@ server_thread_main(void *arg)
 			if (ev[i].data.ptr == &t->wake_fd)
 				take_wake_up(t);
 			else if (ev[i].data.ptr != NULL) {
-				server_thread_unwatch(ev[i].data.ptr);
-				server_answer_client_gone(ev[i].data.ptr);
+				server_watch_end(ev[i].data.ptr);
+				server_intake_on_hang_up(ev[i].data.ptr);
 			}
 		}
 		if (atomic_load_explicit(&s->stop, memory_order_acquire))
@@ -97,46 +101,6 @@ server_thread_main(void *arg)
 		timeout = next_timeout(t->mhd);
 		pthread_mutex_unlock(&t->lock);
 	}
-}
-
-/*
- * Watches a suspended request's socket for the client hanging up: EPOLLRDHUP
- * (its FIN), and EPOLLHUP and EPOLLERR, which epoll always reports.  Not
- * EPOLLIN: a pipelined request waiting in the socket is no hang-up.  A
- * client that half-closes after sending its request (shutdown(SHUT_WR))
- * looks the same as one that has gone, as it does to nginx.  On the
- * request's MHD thread.  Returns 0, or -1 (logged at debug level: the
- * request then waits unwatched, as it did before watches existed).
- */
-int
-server_thread_watch(struct server_request *req)
-{
-	const union MHD_ConnectionInfo *info;
-	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = req };
-
-	info = MHD_get_connection_info(req->conn,
-				       MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (info == NULL ||
-	    epoll_ctl(req->thread->epfd, EPOLL_CTL_ADD, info->connect_fd,
-		      &ev) != 0) {
-		log_debug("%s %s: cannot watch the connection for a hang-up",
-			  req->method, req->path);
-		return -1;
-	}
-	req->watch_fd = info->connect_fd;
-	return 0;
-}
-
-/* Ends the watch, if any.  On the request's MHD thread. */
-void
-server_thread_unwatch(struct server_request *req)
-{
-	if (req->watch_fd < 0)
-		return;
-	if (epoll_ctl(req->thread->epfd, EPOLL_CTL_DEL, req->watch_fd,
-		      NULL) != 0)
-		log_warn("%s %s: epoll_ctl", req->method, req->path);
-	req->watch_fd = -1;
 }
 
 /*
@@ -215,7 +179,7 @@ server_threads_join(struct server *s, unsigned n)
 	atomic_store_explicit(&s->stop, true, memory_order_release);
 	for (i = 0; i < n; i++) {
 		atomic_store(&s->threads[i].wake_pending, false);
-		server_answer_wake_thread(&s->threads[i]);
+		server_handover_wake(&s->threads[i]);
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(s->threads[i].tid, NULL);
