@@ -14,6 +14,7 @@
 #include "api_json.h"
 #include "api_metrics.h"
 #include "api_openapi.h"
+#include "api_params.h"
 #include "api_post.h"
 #include "api_runs.h"
 #include "daemon.h"
@@ -125,9 +126,12 @@ api_handle(struct server_request *req, void *arg)
 		return handled;
 	cfg = daemon_config(d);
 	route = config_find_route(cfg, path);
-	if (route != NULL)	/* the config may go: a lasting copy */
+	if (route != NULL) {	/* the config may go: a lasting copy */
 		server_request_set_label(req, api_metrics_route_label(
 			&d->metrics, route->path));
+		/* Whatever the answer: 405, 400, 503 or the run's. */
+		server_request_log_query(req, api_params_shown, route);
+	}
 	if (atomic_load(&d->stopping)) {
 		config_unref(cfg);
 		server_request_set_reason(req, "stopping");

@@ -171,6 +171,25 @@ read_argument(void *arg, const char *key, size_t key_len, const char *value,
 	return rd->refused;
 }
 
+/*
+ * server_reveal_fn: whether key is one of the listing's own parameters,
+ * named in known ("limit, cursor, state"), whose values the access log
+ * shows; any other may be a misplaced secret.
+ */
+static bool
+known_name(const void *known, const char *key, size_t key_len)
+{
+	const char *p = known;
+	size_t n;
+
+	for (; *p != '\0'; p += n, p += strspn(p, ", ")) {
+		n = strcspn(p, ", ");
+		if (n == key_len && !memcmp(p, key, n))
+			return true;
+	}
+	return false;
+}
+
 int
 api_list_read(struct server_request *req, char tag, const char *known,
 	      api_list_param_fn param, void *arg, struct api_list_query *q)
@@ -178,6 +197,7 @@ api_list_read(struct server_request *req, char tag, const char *known,
 	struct list_read rd;
 	char more[48] = "";
 
+	server_request_log_query(req, known_name, known);
 	memset(&rd, 0, sizeof(rd));
 	rd.tag = tag;
 	rd.param = param;

@@ -40,6 +40,12 @@ add_query_argument(void *arg, const char *key, size_t key_len,
 }
 
 bool
+api_params_shown(const void *route, const char *key, size_t key_len)
+{
+	return params_loggable(route, key, key_len);
+}
+
+bool
 api_params_is_json(const char *type)
 {
 	static const char json[] = "application/json";

@@ -25,6 +25,13 @@
 int api_params_read(struct server_request *req, const struct route *route,
 		    json_t **params);
 
+/*
+ * server_reveal_fn for a request to route (arg, a const struct route *):
+ * the access log shows a query value only for a parameter that a job of
+ * the route declares and none declares secret (params_loggable()).
+ */
+bool api_params_shown(const void *route, const char *key, size_t key_len);
+
 /* Whether a Content-Type is application/json, parameters aside. */
 bool api_params_is_json(const char *type);
 

@@ -92,6 +92,7 @@ struct config {
 	struct {
 		enum log_level level;
 		bool jobs;		/* one line per finished job */
+		bool access_log;	/* one line per request */
 	} log;
 	size_t njobs;
 	struct job_def *jobs;

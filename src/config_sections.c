@@ -26,6 +26,7 @@ config_sections_defaults(struct config *c)
 	c->registry.max_runs = 10000;
 	c->log.level = LOG_LEVEL_INFO;
 	c->log.jobs = true;
+	c->log.access_log = false;
 }
 
 int
@@ -180,6 +181,9 @@ key_log(struct parser *p, const char *key, const char *value)
 	}
 	if (!strcmp(key, "jobs"))
 		return config_parse_bool(value, &c->log.jobs) ?
+		       parser_bad_value(p, key, value, "yes or no") : 0;
+	if (!strcmp(key, "access_log"))
+		return config_parse_bool(value, &c->log.access_log) ?
 		       parser_bad_value(p, key, value, "yes or no") : 0;
 	return parser_unknown_key(p, "log", key);
 }

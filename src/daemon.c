@@ -116,6 +116,8 @@ apply_log_settings(struct daemon *d, const struct config *cfg)
 	/* -v (debug) on the command line wins over the file. */
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : cfg->log.level);
 	atomic_store(&d->env.log_jobs, cfg->log.jobs);
+	if (d->server != NULL)	/* at start, server_options says it */
+		server_set_access_log(d->server, cfg->log.access_log);
 }
 
 /*
@@ -181,6 +183,7 @@ start_server(struct daemon *d, const struct config *cfg,
 	opts.handler_arg = d;
 	opts.observe = api_metrics_observe;
 	opts.observe_arg = &d->metrics;
+	opts.access_log = cfg->log.access_log;
 	d->server = server_new(&opts);
 	return d->server != NULL ? 0 : -1;
 }

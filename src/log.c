@@ -3,7 +3,9 @@
  *
  * Process-wide state, because log_*() is called from every module and
  * thread with no context at hand: the level (an atomic, read on every
- * call, so no lock) and the queue of the log thread below.  Nothing else.
+ * call, so no lock), whether stderr is the journal (set by main() before
+ * any thread starts, read-only after), and the queue of the log thread
+ * below.  Nothing else.
  *
  * The queue is a ring of bytes holding whole lines back to back.  A caller
  * formats its line on its own stack, then copies it in under queue.lock (a
@@ -18,6 +20,7 @@
  * never wait for stderr (a full pipe, a stalled journald).
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +40,13 @@
 #define LOG_LINE_MAX 2048
 
 static atomic_int current_level = LOG_LEVEL_INFO;
+
+/*
+ * Lines in the journal's form (log_detect_journal()).  Written by the
+ * main thread before any other starts; pthread_create() orders it before
+ * every read on the threads started after.
+ */
+static bool journal;
 
 /*
  * The log thread's queue.  `running` is true from log_thread_start() until
@@ -53,6 +64,14 @@ static struct {
 } queue = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
+};
+
+/* sd-daemon(3)'s priorities (syslog's), by level. */
+static const char level_priorities[] = {
+	[LOG_LEVEL_ERROR] = '3',
+	[LOG_LEVEL_WARNING] = '4',
+	[LOG_LEVEL_INFO] = '6',
+	[LOG_LEVEL_DEBUG] = '7',
 };
 
 static const char *const level_names[] = {
@@ -95,6 +114,49 @@ log_level_parse(const char *name)
 	return -1;
 }
 
+/*
+ * A decimal number without sign or blanks, from *s up to stop; advances
+ * *s past it.  0, or -1 when there is none or it does not fit.
+ */
+static int
+parse_decimal(const char **s, char stop, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	const char *p = *s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (ULLONG_MAX - (unsigned)(*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (*p != stop)
+		return -1;
+	*s = p;
+	*out = v;
+	return 0;
+}
+
+bool
+log_detect_journal(void)
+{
+	const char *s = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	journal = false;
+	if (s == NULL || parse_decimal(&s, ':', &dev) != 0)
+		return false;
+	s++;
+	if (parse_decimal(&s, '\0', &ino) != 0 ||
+	    fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	journal = (unsigned long long)st.st_dev == dev &&
+		  (unsigned long long)st.st_ino == ino;
+	return journal;
+}
+
 size_t
 log_format_time(char *buf, size_t size, const struct timespec *ts)
 {
@@ -111,8 +173,10 @@ log_format_time(char *buf, size_t size, const struct timespec *ts)
 }
 
 /*
- * Formats "2026-11-23T10:00:00.123Z level: message[: errstr]\n" into line
- * (LOG_LINE_MAX bytes).  Returns its length, newline included.
+ * Formats "2026-11-23T10:00:00.123Z level: message[: errstr]\n", or
+ * "<N>level: message[: errstr]\n" for the journal, into line
+ * (LOG_LINE_MAX bytes).  Returns its length, newline included.  Messages
+ * hold no newline (see below), so the prefix starts every line.
  */
 static size_t
 log_format(char *line, enum log_level level, int errnum, const char *fmt,
@@ -122,10 +186,17 @@ log_format(char *line, enum log_level level, int errnum, const char *fmt,
 	size_t len, start, i, max = LOG_LINE_MAX - 1;	/* room for '\n' */
 	int n;
 
-	clock_now(CLOCK_REALTIME, &ts);
-	len = log_format_time(line, max, &ts);
-	n = snprintf(line + len, max - len, " %s: ", level_names[level]);
-	len += (size_t)n;
+	if (journal) {
+		n = snprintf(line, max, "<%c>%s: ", level_priorities[level],
+			     level_names[level]);
+		len = (size_t)n;
+	} else {
+		clock_now(CLOCK_REALTIME, &ts);
+		len = log_format_time(line, max, &ts);
+		n = snprintf(line + len, max - len, " %s: ",
+			     level_names[level]);
+		len += (size_t)n;
+	}
 	start = len;
 	n = vsnprintf(line + len, max - len, fmt, ap);
 	len = n < 0 ? len : len + (size_t)n;

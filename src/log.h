@@ -14,6 +14,9 @@
  * write(2), so that nothing logged at start-up, by -t or at shutdown can be
  * lost.  The queue is process-wide because log_*() is called from
  * everywhere without a context; it lives in log.c alone.
+ *
+ * A line is "TIME LEVEL: MESSAGE", or "<N>LEVEL: MESSAGE" when stderr is
+ * the journal (log_detect_journal()).
  */
 #ifndef TASKPOOLD_LOG_H
 #define TASKPOOLD_LOG_H
@@ -25,8 +28,22 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+
+/*
+ * Whether stderr is the journal: systemd sets JOURNAL_STREAM to
+ * "DEVICE:INODE" (decimal) of the stream it connects a service's stderr
+ * to, and a process whose fd 2 has that device and inode writes to it
+ * (a child that redirected stderr, or inherited the variable, does not).
+ * Then every line starts with its sd-daemon(3) priority, "<3>" error,
+ * "<4>" warning, "<6>" info, "<7>" debug, and carries no time (the
+ * journal stamps each line itself); otherwise lines keep the plain form.
+ * A missing or malformed variable means no.  Call from main() before any
+ * other thread starts; each call decides again.  Returns the decision.
+ */
+bool log_detect_journal(void);
 
 /*
  * "2026-11-23T10:00:00.123Z" (RFC 3339, UTC, milliseconds) into buf, which

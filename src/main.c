@@ -247,6 +247,8 @@ main(int argc, char **argv)
 	char why[256];
 	int status;
 
+	/* Before any line is logged, and before any thread starts. */
+	log_detect_journal();
 	status = parse_options(argc, argv, &o);
 	if (status >= 0)
 		return status;

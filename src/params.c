@@ -517,6 +517,23 @@ params_from_path(const struct route *route, const char *path,
 	return n;
 }
 
+bool
+params_loggable(const struct route *route, const char *name, size_t n)
+{
+	const struct param_decl *d;
+	bool declared = false;
+	size_t k;
+
+	for (k = 0; k < route->njobs; k++) {
+		if ((d = find_decl(route->jobs[k], name, n)) == NULL)
+			continue;
+		if (d->secret)
+			return false;
+		declared = true;
+	}
+	return declared;
+}
+
 json_t *
 params_redacted(const struct job_def *def, const json_t *params)
 {

@@ -113,6 +113,13 @@ size_t params_from_path(const struct route *route, const char *path,
 			struct param_input *in, size_t max);
 
 /*
+ * Whether the log may show a request's value for the parameter name (n
+ * bytes) on route: a job of the route declares it, and none as secret.
+ * A name no job declares may be a secret misspelt: no.
+ */
+bool params_loggable(const struct route *route, const char *name, size_t n);
+
+/*
  * A copy of params (a job's values) for records and logs: each secret
  * parameter's value replaced by "***".  A new reference, or NULL (ENOMEM).
  */

@@ -165,6 +165,7 @@ server_new(const struct server_options *opts)
 	atomic_init(&s->publishers, 0);
 	atomic_init(&s->clients_gone, 0);
 	atomic_init(&s->waiting, 0);
+	atomic_init(&s->access_log, opts->access_log);
 	atomic_init(&s->active, 0);
 	pthread_mutex_init(&s->lock, NULL);
 	/* server_drain() waits on the monotonic clock: immune to clock steps. */

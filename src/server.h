@@ -78,6 +78,7 @@ struct server_options {
 	void *handler_arg;
 	server_observe_fn observe;	/* NULL: none */
 	void *observe_arg;
+	bool access_log;	/* at start; see server_set_access_log() */
 	/*
 	 * Tests only (NULL in the daemon): called by each thread that hands
 	 * an answer over, after it resumes the connection and before its last
@@ -113,6 +114,22 @@ size_t server_drain(struct server *s, int64_t timeout_ns);
  * NULL is ok.
  */
 void server_free(struct server *s);
+
+/*
+ * The access log, on or off (at start: server_options.access_log).  With
+ * it on, each request that is answered, or whose client hangs up while
+ * it waits (499), logs one line at the info level once libmicrohttpd is
+ * done with it: the client, the status, the body bytes handed to
+ * libmicrohttpd, the time since the request's headers came, the method
+ * and the target (access_log.h has the form).  Not logged, as for the
+ * observer: requests that libmicrohttpd refuses on its own, and
+ * connections that end before a request is complete.  No header and no
+ * body is ever logged.  The target is the path and the query's names;
+ * a query value is shown only where the handler says it may be
+ * (server_request_log_query()), as "***" elsewhere.  Any thread; it
+ * applies to requests that arrive after the call.
+ */
+void server_set_access_log(struct server *s, bool on);
 
 /* Requests in flight (received, not yet finished with). */
 size_t server_active(struct server *s);
@@ -188,6 +205,24 @@ void server_request_set_label(struct server_request *req, const char *label);
  */
 void server_request_set_reason(struct server_request *req,
 			       const char *reason);
+
+/*
+ * Whether the access log shows the value of the query argument key
+ * (key_len bytes, may hold a NUL): a predicate, for the handler's call.
+ */
+typedef bool (*server_reveal_fn)(const void *arg, const char *key,
+				 size_t key_len);
+
+/*
+ * The access log's target for req: its path, and its query string with
+ * the values that reveal(arg, ...) accepts shown, the others as "***"
+ * (reveal NULL: none shown, as for a request the handler never sets it
+ * for).  reveal runs during this call only.  Only from the handler; a
+ * later call replaces the target.  When req is not in the access log it
+ * does nothing, at the cost of a call.
+ */
+void server_request_log_query(struct server_request *req,
+			      server_reveal_fn reveal, const void *arg);
 
 /* A request header, or NULL.  Borrowed; only during the handler call. */
 const char *server_request_header(struct server_request *req,

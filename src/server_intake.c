@@ -81,6 +81,7 @@ request_new(struct server_thread *t, struct MHD_Connection *conn,
 		server_request_unref(req);
 		return NULL;
 	}
+	server_access_begin(req);
 	atomic_fetch_add(&t->server->active, 1);
 	return req;
 }
@@ -166,6 +167,8 @@ dispatch(struct server *s, struct server_request *req)
 	else if (s->opts.handler(req, s->opts.handler_arg) == SERVER_DONE &&
 		 atomic_load(&req->state) != REQ_RESPONDED)
 		server_respond_problem(req, 500, "the handler gave no answer");
+	/* While the query string is there; the handler may have set one. */
+	server_access_default_target(req);
 	/* Whatever the handler needed of it, it has taken. */
 	server_body_clear(&req->body);
 	if (atomic_load(&req->state) == REQ_RESPONDED)
@@ -198,6 +201,7 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 		return MHD_YES;
 	/* Queued before the body: MHD then skips reading it. */
 	req->handled = true;
+	server_access_default_target(req);
 	server_answer_refuse(req, status, why, reason);
 	return server_answer_queue(req);
 }
@@ -249,6 +253,7 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	server_watch_end(req);
 	/* A stream cut short by its client reports it (gone) first. */
 	server_stream_completed(req, toe);
+	server_access_end(req);
 	/* Never resumed, or resumed for nothing: release their args. */
 	server_answer_run_builder(req, false);
 	server_request_run_gone(req, false);

@@ -103,6 +103,7 @@ server_pipe_take(struct server_pipe *p, char *buf, size_t max)
 	memcpy(buf, p->buf + p->off, n);
 	p->off += n;
 	p->len -= n;
+	p->taken += n;
 	if (p->len == 0) {
 		p->off = 0;
 		if (p->cap > PIPE_KEEP_CAP)

@@ -15,12 +15,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct server_pipe {
 	pthread_mutex_t lock;	/* guards all below */
 	char *buf;		/* waiting: buf[off .. off + len) */
 	size_t off, len, cap;
 	size_t limit;		/* see server.h: the bound */
+	uint64_t taken;		/* bytes given to the reader, in all */
 	bool parked;		/* the reader suspended the connection */
 	bool ended;		/* server_stream_end(): send, then the end */
 	bool failed;		/* cut off: close without the last chunk */
@@ -49,8 +51,8 @@ bool server_pipe_full(const struct server_pipe *p, size_t len);
 int server_pipe_put(struct server_pipe *p, const char *data, size_t len);
 
 /*
- * Moves up to max of the waiting bytes (there are some) into buf, and
- * returns how many.  A large buffer is let go of once emptied.
+ * Moves up to max of the waiting bytes (there are some) into buf, counts
+ * them in taken, and returns how many.  A large buffer is let go of once emptied.
  */
 size_t server_pipe_take(struct server_pipe *p, char *buf, size_t max);
 

@@ -25,6 +25,8 @@
  *   server_watch.c     the hang-up watch of a suspended connection
  *   server_request.c   the request object: references, what the handler
  *                      reads and leaves on it, the report to the observer
+ *   server_access.c    the access log: a request's target, and its line
+ *                      once libmicrohttpd is done with it
  * and, with no socket, server_pipe.c (what a stream holds unsent, and its
  * states, under its lock), server_body.c and server_framing.c.
  *
@@ -80,6 +82,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "access_log.h"
 #include "server.h"
 #include "server_body.h"
 #include "server_pipe.h"
@@ -111,6 +114,15 @@ struct server_request {
 	bool handled;			/* the handler was called */
 	bool queued;			/* the response went to MHD */
 	bool http10;			/* an HTTP/1.0 request: no chunks */
+
+	/*
+	 * The access log (server_access.c), on the MHD thread only: whether
+	 * this request is logged (the server's switch when it came), when it
+	 * came, and its target (owned; NULL until set).
+	 */
+	bool access;
+	int64_t arrived_ns;		/* CLOCK_MONOTONIC */
+	struct access_log_target *access_target;
 
 	/*
 	 * Hang-up watch, on the MHD thread only: while suspended, the
@@ -184,11 +196,17 @@ struct server {
 	pthread_cond_t publishers_done;	/* publishers dropped to 0 */
 	struct server_request *open;	/* dispatched, not completed */
 	atomic_size_t active;	/* received, not completed */
+	atomic_bool access_log;	/* server_set_access_log() */
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
 void server_request_run_gone(struct server_request *req, bool gone);
 void server_request_observe(struct server_request *req, unsigned status);
+
+/* server_access.c: the access log's part of a request's life. */
+void server_access_begin(struct server_request *req);
+void server_access_default_target(struct server_request *req);
+void server_access_end(struct server_request *req);
 
 /* server_watch.c */
 int server_watch_begin(struct server_request *req);

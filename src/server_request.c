@@ -37,6 +37,7 @@ server_request_unref(struct server_request *req)
 	server_body_clear(&req->body);
 	free(req->method);
 	free(req->path);
+	free(req->access_target);
 	free(req);
 }
 

@@ -237,7 +237,10 @@ class Daemon:
 
     def __init__(self, config_text=None, config_path=None, extra_args=(),
                  listen="127.0.0.1:0", start_timeout=START_TIMEOUT,
-                 log_pipe_size=None):
+                 log_pipe_size=None, env=None, journal=False):
+        """env: variables added to the daemon's environment.  journal:
+        JOURNAL_STREAM names the stderr pipe, as systemd does when stderr
+        is the journal (so lines take the journal's form)."""
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
@@ -256,6 +259,8 @@ class Daemon:
         self._paused = False
         self.log_pipe_size = log_pipe_size	# bytes, or the kernel's
         self._log_fd = None
+        self.env = dict(env or {})
+        self.journal = journal
 
     @staticmethod
     def write_config(text, path):
@@ -271,9 +276,16 @@ class Daemon:
         if self.log_pipe_size is not None:
             fcntl.fcntl(rfd, F_SETPIPE_SZ, self.log_pipe_size)
         self._log_fd = rfd
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)	# the runner's own, if any
+        env.update(self.env)
+        if self.journal:
+            st = os.fstat(wfd)
+            env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
         try:
             self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
-                              stdout=wfd, stderr=wfd, close_fds=True)
+                              stdout=wfd, stderr=wfd, close_fds=True,
+                              env=env)
         finally:
             os.close(wfd)
         self._reader = threading.Thread(target=self._read, args=(rfd,),

@@ -172,6 +172,7 @@ START_TEST(test_shipped_config_has_documented_server_pool_registry_log)
 	ck_assert_int_eq(c->registry.retain_ns, 600 * NS_PER_S);
 	ck_assert_int_eq(c->log.level, LOG_LEVEL_INFO);
 	ck_assert(c->log.jobs);
+	ck_assert(!c->log.access_log);
 	config_unref(c);
 }
 END_TEST
@@ -327,6 +328,7 @@ START_TEST(test_empty_file_takes_every_default)
 	ck_assert_uint_eq(c->registry.max_runs, 10000);
 	ck_assert_int_eq(c->log.level, LOG_LEVEL_INFO);
 	ck_assert(c->log.jobs);
+	ck_assert(!c->log.access_log);
 	ck_assert_uint_eq(c->njobs, 0);
 	ck_assert_uint_eq(c->nroutes, 0);
 	config_unref(c);
@@ -355,7 +357,8 @@ START_TEST(test_every_fixed_key_is_read)
 		"max_runs = 16\n"
 		"[log]\n"
 		"level = debug\n"
-		"jobs = no\n");
+		"jobs = no\n"
+		"access_log = yes\n");
 
 	ck_assert_str_eq(c->server.listen, "[::1]:9090");
 	ck_assert_str_eq(c->server.instance, "node-1.a_b");
@@ -373,6 +376,7 @@ START_TEST(test_every_fixed_key_is_read)
 	ck_assert_uint_eq(c->registry.max_runs, 16);
 	ck_assert_int_eq(c->log.level, LOG_LEVEL_DEBUG);
 	ck_assert(!c->log.jobs);
+	ck_assert(c->log.access_log);
 	config_unref(c);
 }
 END_TEST
@@ -1038,6 +1042,8 @@ static const struct {
 	{ "log", "level", "verbose", "bad value 'verbose' for level "
 	  "(expected error, warning, info or debug)" },
 	{ "log", "level", "INFO", "bad value 'INFO' for level" },
+	{ "log", "access_log", "1x", "bad value '1x' for access_log "
+	  "(expected yes or no)" },
 	{ "log", "jobs", "maybe", "bad value 'maybe' for jobs (expected yes "
 	  "or no)" },
 	{ "route /r", "method", "get", "bad value 'get' for method (expected "

@@ -4,6 +4,8 @@
  * from clients or files cannot forge a second line.  With the log thread
  * running, a caller never waits for stderr: a full queue drops lines and
  * counts them, lines keep their order, and a stop writes what is queued.
+ * When JOURNAL_STREAM names stderr, lines start with their sd-daemon(3)
+ * priority instead of the time.
  *
  * Each test points stderr at a fresh temporary file and reads it back.
  * The queue tests that need a writer stuck in write(2) point it at a pipe
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +41,8 @@ setup(void)
 static void
 teardown(void)
 {
+	unsetenv("JOURNAL_STREAM");
+	log_detect_journal();	/* back to the plain form */
 	dup2(saved_stderr, STDERR_FILENO);
 	close(saved_stderr);
 	fclose(capture);
@@ -384,6 +389,91 @@ START_TEST(test_start_refuses_a_tiny_queue_and_a_second_thread)
 }
 END_TEST
 
+
+/* Points JOURNAL_STREAM at fd's device and inode, plus ino_delta. */
+static void
+set_journal_stream(int fd, unsigned long long ino_delta)
+{
+	struct stat st;
+	char value[64];
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	snprintf(value, sizeof(value), "%llu:%llu",
+		 (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + ino_delta);
+	ck_assert_int_eq(setenv("JOURNAL_STREAM", value, 1), 0);
+}
+
+START_TEST(test_journal_lines_carry_the_priority_and_no_time)
+{
+	size_t len;
+	char *text;
+
+	set_journal_stream(STDERR_FILENO, 0);
+	ck_assert(log_detect_journal());
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_error("e %d", 1);
+	errno = ENOENT;
+	log_warn("w");
+	log_warnx("x\ny");
+	log_info("i");
+	log_debug("d");
+	text = logged(&len);
+	/* sd-daemon(3): <3> error, <4> warning, <6> info, <7> debug. */
+	ck_assert_str_eq(text, "<3>error: e 1\n"
+			 "<4>warning: w: No such file or directory\n"
+			 "<4>warning: x?y\n"
+			 "<6>info: i\n"
+			 "<7>debug: d\n");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_journal_form_holds_for_queued_lines)
+{
+	size_t len;
+	char *text;
+
+	set_journal_stream(STDERR_FILENO, 0);
+	ck_assert(log_detect_journal());
+	ck_assert_int_eq(log_thread_start(LOG_QUEUE_BYTES), 0);
+	log_info("queued");
+	log_thread_stop();
+	text = logged(&len);
+	ck_assert_str_eq(text, "<6>info: queued\n");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_other_journal_streams_keep_the_plain_form)
+{
+	static const char *const bad[] = {
+		"", "12", "12:", ":34", "x:1", "1:2x", "1:2:3", "-1:2",
+		"99999999999999999999999:1",
+	};
+	size_t len, i;
+	char *text;
+
+	set_journal_stream(STDERR_FILENO, 1);	/* another file */
+	ck_assert(!log_detect_journal());
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(setenv("JOURNAL_STREAM", bad[i], 1), 0);
+		ck_assert_msg(!log_detect_journal(), "JOURNAL_STREAM=%s",
+			      bad[i]);
+	}
+	/* Once the journal form is on, a later check can turn it off. */
+	set_journal_stream(STDERR_FILENO, 0);
+	ck_assert(log_detect_journal());
+	ck_assert_int_eq(unsetenv("JOURNAL_STREAM"), 0);
+	ck_assert(!log_detect_journal());
+	log_info("plain");
+	text = logged(&len);
+	ck_assert_int_eq(text[23], 'Z');
+	ck_assert_str_eq(text + 24, " info: plain\n");
+	free(text);
+}
+END_TEST
+
 static Suite *
 log_suite(void)
 {
@@ -405,6 +495,13 @@ log_suite(void)
 	tcase_add_test(tc, test_stop_writes_what_is_queued_then_logs_synchronously);
 	tcase_add_test(tc, test_lines_from_many_threads_come_out_whole_and_in_order);
 	tcase_add_test(tc, test_start_refuses_a_tiny_queue_and_a_second_thread);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("journal");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_journal_lines_carry_the_priority_and_no_time);
+	tcase_add_test(tc, test_journal_form_holds_for_queued_lines);
+	tcase_add_test(tc, test_other_journal_streams_keep_the_plain_form);
 	suite_add_tcase(s, tc);
 	return s;
 }
