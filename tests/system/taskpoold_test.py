@@ -237,7 +237,7 @@ class Daemon:
 
     def __init__(self, config_text=None, config_path=None, extra_args=(),
                  listen="127.0.0.1:0", start_timeout=START_TIMEOUT,
-                 log_pipe_size=None):
+                 log_pipe_size=None, env=None):
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
@@ -256,6 +256,8 @@ class Daemon:
         self._paused = False
         self.log_pipe_size = log_pipe_size	# bytes, or the kernel's
         self._log_fd = None
+        # Changes to the test's environment: {NAME: value, or None to unset}.
+        self.env = env
 
     @staticmethod
     def write_config(text, path):
@@ -271,9 +273,18 @@ class Daemon:
         if self.log_pipe_size is not None:
             fcntl.fcntl(rfd, F_SETPIPE_SZ, self.log_pipe_size)
         self._log_fd = rfd
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            for name, value in self.env.items():
+                if value is None:
+                    env.pop(name, None)
+                else:
+                    env[name] = value
         try:
             self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
-                              stdout=wfd, stderr=wfd, close_fds=True)
+                              stdout=wfd, stderr=wfd, close_fds=True,
+                              env=env)
         finally:
             os.close(wfd)
         self._reader = threading.Thread(target=self._read, args=(rfd,),
