@@ -38,8 +38,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taskpoold_test import (Daemon, HOST, check, check_between,  # noqa: E402
-                            check_eq, check_problem, fail, log, run_tests)
+from taskpoold_test import (Daemon, HOST, builddir, check,  # noqa: E402
+                            check_between, check_eq, check_problem, fail,
+                            log, run_tests)
 
 SERVING_RE = re.compile(r"^serving, \d+ requests? open, \d+ jobs? live, "
                         r"\d+ queued$")
@@ -582,6 +583,35 @@ def test_sigterm_past_drain_timeout_cancels_and_answers_every_client():
             % "\n".join("    +%7.3f s %r" % (t - t_term, text)
                         for t, _, text in msgs[n:]))
 
+
+
+def unit_settings():
+    """{key: [values]} of the [Service] section of the built unit."""
+    out = {}
+    section = None
+    with open(os.path.join(builddir(), "systemd", "taskpoold.service")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and \
+                    not line.startswith("#"):
+                key, _, value = line.partition("=")
+                out.setdefault(key, []).append(value)
+    return out
+
+
+def test_the_unit_lets_the_daemon_drain_and_end_its_programs():
+    # systemd's default KillMode=control-group sends SIGTERM to every
+    # process of the unit at once: exec jobs' programs died at the start
+    # of the stop, their jobs failed (502) instead of draining and being
+    # cancelled (503), as a real systemd 252 showed.  The daemon must be
+    # the only one to get SIGTERM, and the main process the only sender.
+    unit = unit_settings()
+    check_eq(unit.get("Type"), ["notify"], "Type=")
+    check_eq(unit.get("KillMode"), ["mixed"], "KillMode=")
+    check("NotifyAccess" not in unit, "NotifyAccess= %r (the default, "
+          "main, is what the daemon needs)" % unit.get("NotifyAccess"))
 
 
 if __name__ == "__main__":
