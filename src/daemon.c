@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -198,6 +199,7 @@ daemon_start(struct daemon *d, struct config *cfg,
 	unsigned socklen;
 
 	memset(d, 0, sizeof(*d));
+	notify_init(&d->notify);
 	pthread_mutex_init(&d->config_lock, NULL);
 	pthread_mutex_init(&d->expiry_lock, NULL);
 	d->cfg = config_ref(cfg);
@@ -234,6 +236,23 @@ fail:
 	pthread_mutex_destroy(&d->expiry_lock);
 	pthread_mutex_destroy(&d->config_lock);
 	return -1;
+}
+
+static const char *
+plural(size_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+void
+daemon_status(struct daemon *d, const char *phase, char *buf, size_t size)
+{
+	size_t open = server_active(d->server);
+	size_t live = registry_counts(d->registry).live;
+
+	snprintf(buf, size, "%s, %zu request%s open, %zu job%s live, %zu "
+		 "queued", phase, open, plural(open), live, plural(live),
+		 pool_queued(d->pool));
 }
 
 struct config *
@@ -310,7 +329,9 @@ drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
       bool *hurried)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
-	int64_t end = timer_now_ns() + timeout_ns;
+	int64_t now = timer_now_ns(), end = now + timeout_ns;
+	int64_t next_status = now + EXPIRY_PERIOD_NS;
+	char status[NOTIFY_STATUS_MAX];
 	size_t left;
 	int sig;
 
@@ -318,8 +339,14 @@ drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
 	for (;;) {
 		left = server_active(d->server) +
 		       registry_counts(d->registry).live;
-		if (left == 0 || timer_now_ns() >= end)
+		now = timer_now_ns();
+		if (left == 0 || now >= end)
 			return left;
+		if (now >= next_status) {	/* once a second, if changed */
+			daemon_status(d, "draining", status, sizeof(status));
+			notify_status(&d->notify, status);
+			next_status = now + EXPIRY_PERIOD_NS;
+		}
 		if (hurry == NULL) {
 			nanosleep(&tick, NULL);
 			continue;
@@ -338,11 +365,14 @@ void
 daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 {
 	struct config *cfg = daemon_config(d);
+	char status[NOTIFY_STATUS_MAX];
 	bool hurried;
 	size_t left, n;
 
 	atomic_store(&d->stopping, true);
 	server_quiesce(d->server);
+	daemon_status(d, "draining", status, sizeof(status));
+	notify_send(&d->notify, "STOPPING=1", status);
 	log_info("%s: stopping", why);
 	left = drain(d, cfg->server.drain_timeout_ns, hurry, &hurried);
 	/*
@@ -352,12 +382,18 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	 */
 	registry_close(d->registry);
 	n = registry_foreach_live(d->registry, cancel_one, NULL);
+	status[0] = '\0';
 	if (left > 0)
-		log_info("stopping: %s; cancelled %zu jobs", hurried ?
-			 "drain cut short" : "drain timeout passed", n);
+		snprintf(status, sizeof(status), "stopping: %s; cancelled "
+			 "%zu job%s", hurried ? "drain cut short" :
+			 "drain timeout passed", n, plural(n));
 	else if (n > 0)
-		log_info("stopping: cancelled %zu jobs started while "
-			 "draining", n);
+		snprintf(status, sizeof(status), "stopping: cancelled %zu "
+			 "job%s started while draining", n, plural(n));
+	if (status[0] != '\0') {
+		log_info("%s", status);
+		notify_status(&d->notify, status);
+	}
 	/* Their clients' answers go out; a hurried stop waits less. */
 	if (left > 0 || n > 0)
 		server_drain(d->server, hurried ? EXPIRY_BUSY_NS * 100 :

@@ -17,6 +17,7 @@
 #include "api_metrics.h"
 #include "config.h"
 #include "job.h"
+#include "notify.h"
 #include "pool.h"
 #include "registry.h"
 #include "server.h"
@@ -53,6 +54,7 @@ struct daemon {
 	pthread_mutex_t expiry_lock;
 	bool expiry_stopped;
 	atomic_bool stopping;
+	struct notify notify;		/* the service manager; main thread */
 };
 
 /*
@@ -61,6 +63,14 @@ struct daemon {
  */
 int daemon_start(struct daemon *d, struct config *cfg,
 		 const char *listen_override, bool verbose);
+
+/*
+ * What the daemon is doing, for STATUS=: "PHASE, N requests open, M jobs
+ * live, Q queued" into buf (cut to size).  Requests open are those not yet
+ * answered; live jobs are queued or running, detached ones included.
+ */
+void daemon_status(struct daemon *d, const char *phase, char *buf,
+		   size_t size);
 
 /* The current config, as a new reference. */
 struct config *daemon_config(struct daemon *d);
@@ -80,7 +90,9 @@ void daemon_reload(struct daemon *d, struct config *cfg);
  * are refused, so the line is a promise operators and tests can rely on.
  * A signal of `hurry` (blocked in the calling thread; NULL for none)
  * arriving during the drain ends it at once: an operator's second
- * SIGTERM or Ctrl-C.
+ * SIGTERM or Ctrl-C.  Tells the service manager STOPPING=1 with the
+ * counts (STATUS=draining, ...), their changes during the drain (at most
+ * once a second), and the jobs cancelled at its end.  Main thread only.
  */
 void daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry);
 

@@ -9,19 +9,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sysexits.h>
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
+#include <time.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "kinds/kinds.h"
 #include "log.h"
+#include "notify.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -50,35 +50,21 @@ usage(FILE *out)
 		"taskpoold.conf(5).\n", DEFAULT_CONFIG);
 }
 
-static void
-notify(const char *state)
-{
-#ifdef HAVE_LIBSYSTEMD
-	int r = sd_notify(0, state);
-
-	/* 0: not under systemd.  A lost READY=1 ends in a start timeout. */
-	if (r < 0) {
-		errno = -r;
-		log_warn("sd_notify %s", state);
-	}
-#else
-	(void)state;
-#endif
-}
-
-/* Loads path, logging "file:line: reason" on failure. */
+/*
+ * Loads path.  On failure logs "file:line: reason", leaves the error in
+ * err, and returns NULL.
+ */
 static struct config *
-load(const char *path)
+load(const char *path, struct config_error *err)
 {
-	struct config_error err;
-	struct config *cfg = config_load(path, &err);
+	struct config *cfg = config_load(path, err);
 
 	if (cfg != NULL)
 		return cfg;
-	if (err.line > 0)
-		log_error("%s:%d: %s", err.file, err.line, err.text);
+	if (err->line > 0)
+		log_error("%s:%d: %s", err->file, err->line, err->text);
 	else
-		log_error("%s: %s", err.file, err.text);
+		log_error("%s: %s", err->file, err->text);
 	return NULL;
 }
 
@@ -98,21 +84,62 @@ raise_fd_limit(void)
 		log_warn("cannot raise the open file limit");
 }
 
-static void
-reload(struct daemon *d, const char *path)
+/* Appends to the string in buf, cutting what does not fit in size. */
+static void __attribute__((format(printf, 3, 4)))
+append(char *buf, size_t size, const char *fmt, ...)
 {
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * STATUS= while serving: the counts, then the error of the last refused
+ * reload (refused; file "" for none) until a reload succeeds, so that
+ * systemctl status shows that the file on disk is not the one in use.
+ */
+static void
+serving_status(struct daemon *d, const struct config_error *refused,
+	       char *buf, size_t size)
+{
+	daemon_status(d, "serving", buf, size);
+	if (refused->file[0] == '\0')
+		return;
+	append(buf, size, "; reload refused: %s", refused->file);
+	if (refused->line > 0)
+		append(buf, size, ":%d", refused->line);
+	append(buf, size, ": %s", refused->text);
+}
+
+/*
+ * SIGHUP.  READY=1 follows RELOADING=1 whether the file is taken or
+ * refused: systemd waits for it either way.  refused gets the error of a
+ * refusal, and is emptied once a reload succeeds.
+ */
+static void
+reload(struct daemon *d, const char *path, struct config_error *refused)
+{
+	char status[NOTIFY_STATUS_MAX];
 	struct config *cfg;
 
-	notify("RELOADING=1");
+	snprintf(status, sizeof(status), "reloading %s", path);
+	notify_send(&d->notify, "RELOADING=1", status);
 	log_info("SIGHUP: reloading %s", path);
-	cfg = load(path);
+	cfg = load(path, refused);
 	if (cfg == NULL) {
 		log_warnx("reload refused; the running configuration stays");
 	} else {
+		refused->file[0] = '\0';
 		daemon_reload(d, cfg);
 		config_unref(cfg);
 	}
-	notify("READY=1");
+	serving_status(d, refused, status, sizeof(status));
+	notify_send(&d->notify, "READY=1", status);
 }
 
 /* What the command line asks for. */
@@ -187,11 +214,15 @@ check_listen_option(const char *listen)
  * Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.  Steals cfg.
  * Returns the exit status.  Every signal taskpoold handles is blocked
  * before any thread starts, so that every thread inherits the mask and
- * this one alone takes them, with sigwaitinfo().
+ * this one alone takes them, with sigtimedwait().  Between signals, once
+ * a second, STATUS= follows the counts when they changed.
  */
 static int
 serve(struct config *cfg, const struct options *o)
 {
+	const struct timespec status_period = { 1, 0 };
+	char status[NOTIFY_STATUS_MAX];
+	struct config_error refused = { .file = "" };
 	struct daemon d;
 	sigset_t sigs, stop_sigs;
 	siginfo_t info;
@@ -221,19 +252,25 @@ serve(struct config *cfg, const struct options *o)
 		return EXIT_FAILURE;
 	}
 	config_unref(cfg);
-	notify("READY=1");
+	serving_status(&d, &refused, status, sizeof(status));
+	notify_send(&d.notify, "READY=1", status);
 	for (;;) {
-		if (sigwaitinfo(&sigs, &info) < 0) {
-			if (errno != EINTR)
-				log_warn("sigwaitinfo");
+		if (sigtimedwait(&sigs, &info, &status_period) < 0) {
+			if (errno == EAGAIN) {
+				serving_status(&d, &refused, status,
+					       sizeof(status));
+				notify_status(&d.notify, status);
+			} else if (errno != EINTR) {
+				log_warn("sigtimedwait");
+			}
 			continue;
 		}
 		if (info.si_signo != SIGHUP)
 			break;
-		reload(&d, o->path);
+		reload(&d, o->path, &refused);
 	}
-	notify("STOPPING=1");
-	/* A second SIGTERM or SIGINT cuts the drain short. */
+	/* STOPPING=1 goes out there; a second SIGTERM or SIGINT cuts the
+	 * drain short. */
 	daemon_stop(&d, strsignal(info.si_signo), &stop_sigs);
 	log_thread_stop();	/* writes what is still queued */
 	return 0;
@@ -243,6 +280,7 @@ int
 main(int argc, char **argv)
 {
 	struct options o = { .path = DEFAULT_CONFIG };
+	struct config_error err;
 	struct config *cfg;
 	char why[256];
 	int status;
@@ -257,7 +295,7 @@ main(int argc, char **argv)
 		log_error("%s", why);
 		return EXIT_FAILURE;
 	}
-	cfg = load(o.path);
+	cfg = load(o.path, &err);
 	if (cfg == NULL)
 		return EX_CONFIG;
 	if (check_listen_option(o.listen) != 0) {

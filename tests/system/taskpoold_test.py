@@ -238,9 +238,10 @@ class Daemon:
     def __init__(self, config_text=None, config_path=None, extra_args=(),
                  listen="127.0.0.1:0", start_timeout=START_TIMEOUT,
                  log_pipe_size=None, env=None, journal=False):
-        """env: variables added to the daemon's environment.  journal:
-        JOURNAL_STREAM names the stderr pipe, as systemd does when stderr
-        is the journal (so lines take the journal's form)."""
+        """env: changes to the daemon's environment, {NAME: value, or None
+        to unset}.  journal: JOURNAL_STREAM names the stderr pipe, as
+        systemd does when stderr is the journal (so lines take the
+        journal's form)."""
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
@@ -278,7 +279,11 @@ class Daemon:
         self._log_fd = rfd
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)	# the runner's own, if any
-        env.update(self.env)
+        for name, value in self.env.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         if self.journal:
             st = os.fstat(wfd)
             env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
