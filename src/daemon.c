@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "api_run_table.h"
@@ -162,16 +163,21 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 	return 0;
 }
 
-/* The HTTP server on addr, answering through the API.  0, or -1 (logged). */
+/*
+ * The HTTP server on addr, or on listen_fd (taken) with addr NULL,
+ * answering through the API.  0, or -1 (logged).
+ */
 static int
 start_server(struct daemon *d, const struct config *cfg,
-	     const struct sockaddr_storage *addr, unsigned addrlen)
+	     const struct sockaddr_storage *addr, unsigned addrlen,
+	     int listen_fd)
 {
 	struct server_options opts;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.addr = (const struct sockaddr *)addr;
 	opts.addrlen = addrlen;
+	opts.listen_fd = listen_fd;
 	opts.threads = cfg->server.threads;
 	opts.max_connections = cfg->server.max_connections;
 	opts.connection_memory = cfg->server.connection_memory;
@@ -187,21 +193,27 @@ start_server(struct daemon *d, const struct config *cfg,
 
 int
 daemon_start(struct daemon *d, struct config *cfg,
-	     const char *listen_override, bool verbose)
+	     const char *listen_override, int listen_fd, bool verbose)
 {
 	const char *listen = listen_override ? listen_override :
 			     cfg->server.listen;
+	char where[64];
 	struct sockaddr_storage ss;
-	unsigned socklen;
+	unsigned socklen = 0;
 
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->config_lock, NULL);
 	pthread_mutex_init(&d->expiry_lock, NULL);
 	d->cfg = config_ref(cfg);
 	d->listen_override = listen_override;
+	d->socket_passed = listen_fd >= 0;
 	d->verbose = verbose;
 	atomic_init(&d->stopping, false);
-	if (config_parse_listen(listen, &ss, &socklen) != 0) {
+	if (d->socket_passed)
+		log_info("socket activation: serving fd %d from the service "
+			 "manager; listen %s (%s) is ignored", listen_fd, listen,
+			 listen_override ? "-l" : "[server] listen");
+	else if (config_parse_listen(listen, &ss, &socklen) != 0) {
 		log_warnx("bad listen address '%s' (expected ADDRESS:PORT)",
 			  listen);
 		goto fail;
@@ -210,14 +222,21 @@ daemon_start(struct daemon *d, struct config *cfg,
 	    start_job_machinery(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
-	if (start_server(d, cfg, &ss, socklen) != 0)
+	/* From here the server owns listen_fd, on failure too. */
+	if (start_server(d, cfg, d->socket_passed ? NULL : &ss, socklen,
+			 listen_fd) != 0) {
+		listen_fd = -1;
 		goto fail;
+	}
+	server_address(d->server, where, sizeof(where));
 	log_info("listening on %s (port %u), %u HTTP threads, %u workers, "
-		 "%zu jobs and %zu routes from %s", listen,
-		 (unsigned)server_port(d->server), cfg->server.threads,
+		 "%zu jobs and %zu routes from %s", d->socket_passed ? where :
+		 listen, (unsigned)server_port(d->server), cfg->server.threads,
 		 cfg->pool.workers, cfg->njobs, cfg->nroutes, cfg->path);
 	return 0;
 fail:
+	if (listen_fd >= 0)
+		close(listen_fd);
 	if (d->kinds_open)
 		kinds_close(&d->env);
 	timer_free(d->timer);
@@ -244,11 +263,18 @@ daemon_config(struct daemon *d)
 	return cfg;
 }
 
-/* Logs each setting that only a restart can change. */
+/*
+ * Logs each setting that only a restart can change.  Under socket
+ * activation listen is not ours at all: the socket unit sets the address.
+ */
 static void
-warn_restart_needed(const struct config *old, const struct config *new)
+warn_restart_needed(const struct daemon *d, const struct config *old,
+		    const struct config *new)
 {
-	if (strcmp(old->server.listen, new->server.listen))
+	if (strcmp(old->server.listen, new->server.listen) && d->socket_passed)
+		log_warnx("reload: listen is ignored: the socket comes from "
+			  "the service manager");
+	else if (strcmp(old->server.listen, new->server.listen))
 		log_warnx("reload: listen changes only on restart");
 	if (old->server.threads != new->server.threads ||
 	    old->server.max_connections != new->server.max_connections ||
@@ -275,7 +301,7 @@ daemon_reload(struct daemon *d, struct config *cfg)
 	old = d->cfg;
 	d->cfg = config_ref(cfg);
 	pthread_mutex_unlock(&d->config_lock);
-	warn_restart_needed(old, cfg);
+	warn_restart_needed(d, old, cfg);
 	evicted = registry_set_limits(d->registry, cfg->registry.max_jobs,
 				      cfg->registry.retain_ns);
 	api_run_table_set_limits(d->runs, cfg->registry.max_runs,

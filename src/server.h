@@ -62,8 +62,18 @@ struct server_report {
 typedef void (*server_observe_fn)(void *arg, const struct server_report *r);
 
 struct server_options {
-	const struct sockaddr *addr;	/* borrowed for server_new() only */
+	/*
+	 * Where to listen: addr (borrowed for server_new() only), bound by
+	 * the server; or, with addr NULL, listen_fd, a listening IPv4 or
+	 * IPv6 stream socket passed by the service manager, which
+	 * server_new() takes (it closes it, on failure too).  The server
+	 * makes it non-blocking and close-on-exec, and at server_quiesce()
+	 * closes it and never shuts it down: the manager's copy stays open
+	 * and keeps queuing connections for the next process.
+	 */
+	const struct sockaddr *addr;
 	socklen_t addrlen;
+	int listen_fd;
 	unsigned threads;
 	unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
 	size_t connection_memory;
@@ -95,6 +105,13 @@ struct server *server_new(const struct server_options *opts);
 
 /* The port actually bound (useful with port 0). */
 uint16_t server_port(struct server *s);
+
+/*
+ * The listening socket's address, "127.0.0.1:8080" or "[::1]:8080", into
+ * buf (INET6_ADDRSTRLEN + 8 bytes are enough).  Returns 0, or -1 (buf
+ * "?") once quiesced.
+ */
+int server_address(struct server *s, char *buf, size_t size);
 
 /* Stops accepting new connections; those already open go on. */
 void server_quiesce(struct server *s);

@@ -237,7 +237,7 @@ class Daemon:
 
     def __init__(self, config_text=None, config_path=None, extra_args=(),
                  listen="127.0.0.1:0", start_timeout=START_TIMEOUT,
-                 log_pipe_size=None):
+                 log_pipe_size=None, pass_fds=()):
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
@@ -256,6 +256,7 @@ class Daemon:
         self._paused = False
         self.log_pipe_size = log_pipe_size	# bytes, or the kernel's
         self._log_fd = None
+        self.pass_fds = tuple(pass_fds)		# kept open in the child
 
     @staticmethod
     def write_config(text, path):
@@ -273,7 +274,8 @@ class Daemon:
         self._log_fd = rfd
         try:
             self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
-                              stdout=wfd, stderr=wfd, close_fds=True)
+                              stdout=wfd, stderr=wfd, close_fds=True,
+                              pass_fds=self.pass_fds)
         finally:
             os.close(wfd)
         self._reader = threading.Thread(target=self._read, args=(rfd,),
