@@ -26,6 +26,13 @@
  */
 #define EXPIRY_BATCH 4096
 #define EXPIRY_BUSY_NS INT64_C(5000000)
+/*
+ * How long a stop waits, within drain_timeout, for the first request of a
+ * connection accepted before it (server_owed()): a client sends it right
+ * after connecting, so this is ample, and an idle one (a browser's
+ * preconnect) holds the stop no longer.
+ */
+#define FRESH_GRACE_NS INT64_C(1000000000)
 
 #ifdef __GLIBC__
 /*
@@ -323,23 +330,25 @@ cancel_one(struct job_instance *inst, void *arg)
 }
 
 /*
- * Waits until no request is open and no job is running (detached ones
- * included), or timeout_ns passes, or a signal of hurry comes (taken from
- * the pending set; *hurried is then set).  Returns how many of both are
- * left.
+ * Waits until no request is open, no connection accepted before the stop
+ * waits for its first request (for FRESH_GRACE_NS at most) and no job is
+ * running (detached ones included), or timeout_ns passes, or a signal of
+ * hurry comes (taken from the pending set; *hurried is then set).
+ * Returns how many requests and jobs are left.
  */
 static size_t
 drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
       bool *hurried)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
-	int64_t end = timer_now_ns() + timeout_ns;
+	int64_t start = timer_now_ns(), end = start + timeout_ns;
 	size_t left;
 	int sig;
 
 	*hurried = false;
 	for (;;) {
-		left = server_active(d->server) +
+		left = (timer_now_ns() < start + FRESH_GRACE_NS ?
+			server_owed(d->server) : server_active(d->server)) +
 		       registry_counts(d->registry).live;
 		if (left == 0 || timer_now_ns() >= end)
 			return left;

@@ -191,6 +191,7 @@ server_new(const struct server_options *opts)
 	atomic_init(&s->clients_gone, 0);
 	atomic_init(&s->waiting, 0);
 	atomic_init(&s->active, 0);
+	atomic_init(&s->fresh, 0);
 	pthread_mutex_init(&s->lock, NULL);
 	/* server_drain() waits on the monotonic clock: immune to clock steps. */
 	pthread_condattr_init(&monotonic);
@@ -288,6 +289,14 @@ size_t
 server_active(struct server *s)
 {
 	return atomic_load(&s->active);
+}
+
+size_t
+server_owed(struct server *s)
+{
+	size_t fresh = atomic_load(&s->fresh);	/* first: see its comment */
+
+	return fresh + atomic_load(&s->active);
 }
 
 size_t

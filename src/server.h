@@ -135,6 +135,16 @@ void server_free(struct server *s);
 size_t server_active(struct server *s);
 
 /*
+ * server_active(), plus the connections accepted whose first request is
+ * not in yet: a client sends it just after connecting, and after
+ * server_quiesce() these are the last clients the server owes an answer
+ * (under socket activation, the next process never sees them).  A
+ * connection that never sends one stays counted until it closes
+ * (connection_timeout_s): wait for this only a while.
+ */
+size_t server_owed(struct server *s);
+
+/*
  * Clients that closed their connection while waiting for an answer
  * (nginx logs these as 499), since the server started.
  */
@@ -156,6 +166,14 @@ void server_request_unref(struct server_request *req);
  * HTTP threads serve requests before server_new() has returned.
  */
 struct server *server_request_server(const struct server_request *req);
+
+/*
+ * Whether req is the first request of its connection.  After
+ * server_quiesce(), such a request comes from a client that connected
+ * before (no connection is accepted after) and sent it at once; a later
+ * one comes on a connection kept alive.
+ */
+bool server_request_first(const struct server_request *req);
 
 /* Borrowed, valid while the caller holds the request. */
 const char *server_request_method(const struct server_request *req);

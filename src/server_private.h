@@ -111,6 +111,7 @@ struct server_request {
 	bool handled;			/* the handler was called */
 	bool queued;			/* the response went to MHD */
 	bool http10;			/* an HTTP/1.0 request: no chunks */
+	bool first;			/* the first of its connection */
 
 	/*
 	 * Hang-up watch, on the MHD thread only: while suspended, the
@@ -184,6 +185,12 @@ struct server {
 	pthread_cond_t publishers_done;	/* publishers dropped to 0 */
 	struct server_request *open;	/* dispatched, not completed */
 	atomic_size_t active;	/* received, not completed */
+	/*
+	 * Connections accepted whose first request is not in yet.  Its
+	 * first request counts in active before it leaves fresh, so that a
+	 * reader of fresh, then active, never misses it (server_owed()).
+	 */
+	atomic_size_t fresh;
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
@@ -228,6 +235,9 @@ void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 				void **con_cls,
 				enum MHD_RequestTerminationCode toe);
 void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
+void server_intake_on_connection(void *cls, struct MHD_Connection *conn,
+				 void **socket_context,
+				 enum MHD_ConnectionNotificationCode toe);
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
 void server_intake_on_hang_up(struct server_request *req);

@@ -5,19 +5,31 @@ binds and listens itself, and starts the daemon with the socket as fd 3,
 LISTEN_FDS=1 and LISTEN_PID set to the daemon's pid.  A launcher
 (`python3 -c LAUNCHER`) moves the passed descriptors to 3, 4, ..., sets the
 variables with its own pid and execs the daemon, which keeps that pid.
+
+The restart test stops daemon A with SIGTERM while a client loop runs and
+the test still holds the socket, then starts daemon B on the same socket:
+every request must get its answer, none refused or reset, because the
+kernel queues the connections that come while no daemon accepts.
+TASKPOOLD_RESTART_ROUNDS sets its rounds (3 by default).
 """
 
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, HOST, check, check_eq,  # noqa: E402
-                            daemon_path, fail, forget, run_tests, spawn)
+                            daemon_path, fail, forget, log, read_response,
+                            run_tests, spawn)
+
+ROUNDS = int(os.environ.get("TASKPOOLD_RESTART_ROUNDS", "3"))
 
 CONFIG_TEMPLATE = """
 [server]
@@ -231,6 +243,148 @@ def test_bad_listen_fds_values_are_refused():
     rc, err = run_activated([], listen_fds="1")
     check_refused(rc, err, r" error: socket activation: LISTEN_FDS=1 but "
                   r"fd 3 is not open$", "LISTEN_FDS=1 without fd 3")
+
+
+# ---- restart ------------------------------------------------------------------
+
+REQUESTS = (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Connection: close\r\n\r\n",
+            b"GET /short HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Connection: close\r\n\r\n")
+
+
+class Load:
+    """CLIENTS threads, each sending one request after another, each on a
+    fresh connection, until stop(); results are (start, end, outcome).
+    The even ones alternate /healthz (answered at once) and /short (a job,
+    the connection suspended); the odd ones send /short only, whose answer
+    names the daemon, so that each has one queued across a restart."""
+
+    CLIENTS = 6
+
+    def __init__(self, port):
+        self.port = port
+        self.results = []
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.threads = [threading.Thread(target=self._client, args=(i,),
+                                         daemon=True)
+                        for i in range(self.CLIENTS)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def _one(self, request):
+        try:
+            with socket.create_connection((HOST, self.port),
+                                          timeout=30.0) as s:
+                s.sendall(request)
+                status, _, body = read_response(s)
+                if status != 200:
+                    return "status %d" % status
+                # The answer of a /short names the daemon that gave it.
+                return "ok" if b"from B" not in body else "ok from B"
+        except ConnectionRefusedError:
+            return "refused"
+        except (ConnectionResetError, BrokenPipeError):
+            return "reset"
+        except socket.timeout:
+            return "timeout"
+        except AssertionError as e:	# read_response(): closed early
+            return "closed: %s" % e
+        except OSError as e:
+            return repr(e)
+
+    def _client(self, i):
+        n = 0
+        while True:
+            with self.cond:
+                if self.stopping:
+                    return
+            t0 = time.monotonic()
+            outcome = self._one(REQUESTS[n % 2 if i % 2 == 0 else 1])
+            n += 1
+            with self.cond:
+                self.results.append((t0, time.monotonic(), outcome))
+                self.cond.notify_all()
+
+    def wait_answers_after(self, t, count, timeout=30.0):
+        """Waits for count good answers to requests that ended after t."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while sum(1 for _, end, o in self.results
+                      if end > t and o.startswith("ok")) < count:
+                left = deadline - time.monotonic()
+                check(left > 0, "fewer than %d answers within %.0f s: %r"
+                      % (count, timeout, self.tally()))
+                self.cond.wait(left)
+
+    def stop(self):
+        with self.cond:
+            self.stopping = True
+        for t in self.threads:
+            t.join(timeout=60.0)
+            check(not t.is_alive(), "a client thread is stuck")
+
+    def tally(self):
+        counts = {}
+        for _, _, o in self.results:
+            counts[o] = counts.get(o, 0) + 1
+        return counts
+
+
+def restart_round(i):
+    """One round; returns (sent, answered, refused, crossed the gap)."""
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    a = activated([sock.fileno()], config=CONFIG_TEMPLATE % "from A")
+    b = activated([sock.fileno()], config=CONFIG_TEMPLATE % "from B")
+    load = None
+    try:
+        a.start()
+        load = Load(port).start()
+        load.wait_answers_after(0.0, 200)
+        a.send_signal(signal.SIGTERM)
+        rc, _ = a.wait_exit(timeout=15.0)
+        a_gone = time.monotonic()
+        check_eq(rc, 0, "round %d: A's exit status" % i)
+        b.start()
+        load.wait_answers_after(time.monotonic(), 200)
+        load.stop()
+        b.stop()
+    finally:
+        if load is not None:
+            with load.cond:
+                load.stopping = True
+        a.close()
+        b.close()
+        sock.close()
+    tally = load.tally()
+    bad = {o: n for o, n in tally.items() if not o.startswith("ok")}
+    check(not bad, "round %d: not every request answered 200: %r"
+          % (i, tally))
+    # Sent while A was still there, answered by B: queued by the kernel.
+    crossed = sum(1 for t0, _, o in load.results
+                  if t0 < a_gone and o == "ok from B")
+    check(crossed > 0, "round %d: no request waited for B: the test did not "
+          "restart under load" % i)
+    sent = len(load.results)
+    answered = tally.get("ok", 0) + tally.get("ok from B", 0)
+    return sent, answered, tally.get("refused", 0), crossed
+
+
+def test_restart_under_activation_refuses_no_connection():
+    totals = [0, 0, 0, 0]
+    t0 = time.monotonic()
+    for i in range(ROUNDS):
+        for k, v in enumerate(restart_round(i)):
+            totals[k] += v
+    log("  %d restarts in %.1f s: %d requests sent, %d answered 200, %d "
+        "refused, %d waited in the queue across a restart"
+        % (ROUNDS, time.monotonic() - t0, totals[0], totals[1], totals[2],
+           totals[3]))
 
 
 if __name__ == "__main__":

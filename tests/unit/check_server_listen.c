@@ -1,7 +1,9 @@
 /*
- * check_server_listen.c - where the server listens: a listening socket
- * passed in (socket activation), which the quiesce must close without
- * ending the manager's copy.  A real server on 127.0.0.1, raw-socket
+ * check_server_listen.c - where the server listens and whom it owes an
+ * answer at a stop: a listening socket passed in (socket activation),
+ * which the quiesce must close without ending the manager's copy; and the
+ * connections accepted whose first request is not in yet (server_owed(),
+ * server_request_first()).  A real server on 127.0.0.1, raw-socket
  * clients.
  */
 #include <arpa/inet.h>
@@ -9,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +24,23 @@
 
 struct fixture {
 	struct server *server;
+	/* Written on the HTTP thread, read by the test once answered. */
+	atomic_int firsts[4];	/* server_request_first() of each request */
+	atomic_int nrequests;
 };
 
-/* Answers "ok" at once. */
+/* Answers "ok" at once, noting whether the request was its connection's
+ * first. */
 static enum server_handled
 answer_ok(struct server_request *req, void *arg)
 {
-	(void)arg;
+	struct fixture *fx = arg;
+	int n = atomic_load(&fx->nrequests);
+
+	if (n < 4) {
+		atomic_store(&fx->firsts[n], server_request_first(req));
+		atomic_store(&fx->nrequests, n + 1);
+	}
 	server_respond(req, 200, "text/plain", strdup("ok"), 2);
 	return SERVER_DONE;
 }
@@ -111,6 +124,18 @@ port_of(int fd)
 	return ntohs(sin.sin_port);
 }
 
+/* Polls f(s) until it is want, for up to 5 s. */
+static void
+wait_for(size_t (*f)(struct server *), struct server *s, size_t want)
+{
+	const struct timespec ms = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < 5000 && f(s) != want; i++)
+		nanosleep(&ms, NULL);
+	ck_assert_uint_eq(f(s), want);
+}
+
 START_TEST(test_serves_a_passed_socket_and_closes_only_its_copy)
 {
 	struct fixture fx = { 0 };
@@ -142,6 +167,34 @@ START_TEST(test_serves_a_passed_socket_and_closes_only_its_copy)
 }
 END_TEST
 
+START_TEST(test_a_connection_is_owed_until_its_first_request)
+{
+	static struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct fixture fx = { 0 };
+	int fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	start(&fx, &sin, -1);
+	fd = connect_to(server_port(fx.server));
+	/* Accepted, nothing sent: owed, not active. */
+	wait_for(server_owed, fx.server, 1);
+	ck_assert_uint_eq(server_active(fx.server), 0);
+	get(fd);
+	get(fd);	/* kept alive */
+	wait_for(server_owed, fx.server, 0);
+	ck_assert_int_eq(atomic_load(&fx.nrequests), 2);
+	ck_assert_int_eq(atomic_load(&fx.firsts[0]), 1);
+	ck_assert_int_eq(atomic_load(&fx.firsts[1]), 0);
+	/* A connection that closes without a request is owed nothing. */
+	close(fd);
+	fd = connect_to(server_port(fx.server));
+	wait_for(server_owed, fx.server, 1);
+	close(fd);
+	wait_for(server_owed, fx.server, 0);
+	server_free(fx.server);
+}
+END_TEST
+
 static Suite *
 server_listen_suite(void)
 {
@@ -149,6 +202,7 @@ server_listen_suite(void)
 	TCase *tc = tcase_create("listen");
 
 	tcase_add_test(tc, test_serves_a_passed_socket_and_closes_only_its_copy);
+	tcase_add_test(tc, test_a_connection_is_owed_until_its_first_request);
 	suite_add_tcase(s, tc);
 	return s;
 }
