@@ -25,9 +25,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taskpoold_test import (Daemon, HOST, check, check_eq,  # noqa: E402
-                            daemon_path, fail, forget, log, read_response,
-                            run_tests, spawn)
+from taskpoold_test import (Daemon, HOST, SANITIZER_MARKERS,  # noqa: E402
+                            check, check_eq, daemon_path, fail, forget, log,
+                            read_response, run_tests, spawn)
 
 ROUNDS = int(os.environ.get("TASKPOOLD_RESTART_ROUNDS", "3"))
 
@@ -118,7 +118,10 @@ def run_activated(fds, listen_pid="self", listen_fds=None, timeout=15.0):
             fail("the daemon did not exit within %.0f s; stderr:\n%s"
                  % (timeout, err.decode(errors="replace")))
         forget(p)
-        return p.returncode, err.decode(errors="replace")
+        err = err.decode(errors="replace")
+        check(not any(m in err for m in SANITIZER_MARKERS),
+              "sanitizer report:\n%s" % err)
+        return p.returncode, err
 
 
 def fd_flags(pid, fd):
