@@ -167,6 +167,14 @@ def test_serves_the_passed_socket():
         flags = fd_flags(d.proc.pid, 3)
         check(flags & O_NONBLOCK and flags & O_CLOEXEC,
               "fd 3's flags are %o: not O_NONBLOCK|O_CLOEXEC" % flags)
+        # A reload cannot move the socket, and says why.
+        d.write_config(CONFIG.replace("[server]", "[server]\nlisten = "
+                                      "127.0.0.1:1"), d.config_path)
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log(r" warning: reload: listen is ignored: the socket "
+                       r"comes from the service manager$", timeout=10.0)
+        status, _, _, _ = d.request("GET", "/healthz")
+        check_eq(status, 200, "GET /healthz after the reload")
         d.stop()
         check_still_listening(sock, "after the stop")
     finally:
