@@ -334,7 +334,8 @@ cancel_one(struct job_instance *inst, void *arg)
  * waits for its first request (for FRESH_GRACE_NS at most) and no job is
  * running (detached ones included), or timeout_ns passes, or a signal of
  * hurry comes (taken from the pending set; *hurried is then set).
- * Returns how many requests and jobs are left.
+ * Returns how many requests and jobs are left (fresh connections not
+ * counted).
  */
 static size_t
 drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
@@ -342,15 +343,19 @@ drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
 	int64_t start = timer_now_ns(), end = start + timeout_ns;
-	size_t left;
+	size_t live, left;
 	int sig;
 
 	*hurried = false;
 	for (;;) {
-		left = (timer_now_ns() < start + FRESH_GRACE_NS ?
-			server_owed(d->server) : server_active(d->server)) +
-		       registry_counts(d->registry).live;
-		if (left == 0 || timer_now_ns() >= end)
+		live = registry_counts(d->registry).live;
+		if ((timer_now_ns() < start + FRESH_GRACE_NS ?
+		     server_owed(d->server) : server_active(d->server)) +
+		    live == 0)
+			return 0;
+		/* An idle fresh connection is nothing left undone. */
+		left = server_active(d->server) + live;
+		if (timer_now_ns() >= end)
 			return left;
 		if (hurry == NULL) {
 			nanosleep(&tick, NULL);

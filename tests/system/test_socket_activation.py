@@ -398,5 +398,40 @@ def test_restart_under_activation_refuses_no_connection():
            totals[3]))
 
 
+# ---- the stop ------------------------------------------------------------------
+
+def test_stop_serves_the_first_request_of_a_connection_accepted_before_it():
+    """Without activation too: a client that connected before SIGTERM is
+    owed its first request's answer, and an idle one holds the stop for
+    about a second at most (FRESH_GRACE_NS)."""
+    with Daemon(CONFIG) as d:
+        late = socket.create_connection((HOST, d.port), timeout=10.0)
+        idle = socket.create_connection((HOST, d.port), timeout=10.0)
+        try:
+            # Accepted in order: once a later connection is answered, the
+            # daemon has accepted these two.
+            check_eq(d.request("GET", "/healthz")[0], 200, "GET /healthz")
+            t0 = time.monotonic()
+            d.send_signal(signal.SIGTERM)
+            d.wait_for_log(r" info: Terminated: stopping$", timeout=5.0)
+            late.sendall(REQUESTS[1])
+            status, _, body = read_response(late)
+            check_eq((status, json.loads(body)),
+                     (200, {"results": ["short result"]}),
+                     "GET /short sent after the stop began")
+            rc, _ = d.wait_exit(timeout=10.0)
+            took = time.monotonic() - t0
+            check_eq(rc, 0, "exit status")
+            check(0.8 <= took <= 5.0, "SIGTERM to exit with an idle "
+                  "connection: %.2f s, not about 1 s" % took)
+            check(not any("drain timeout" in l for _, l in d.log_lines()),
+                  "an idle connection counted as work left:\n%s"
+                  % d.log_text())
+        finally:
+            late.close()
+            idle.close()
+    log("  SIGTERM to exit with an idle connection open: %.2f s" % took)
+
+
 if __name__ == "__main__":
     run_tests(globals())
