@@ -38,6 +38,20 @@ get_health(struct daemon *d, struct server_request *req)
 			server_request_server(req))));
 }
 
+/*
+ * Whether req is refused because the daemon is stopping: a request on a
+ * connection kept alive is, but not the first of its connection.  Such a
+ * connection was accepted before the server stopped accepting, and its
+ * client sent the request at once: it is owed an answer as much as a
+ * request that came in earlier (under socket activation, the next daemon
+ * never sees it), and daemon_stop() waits a while for it.
+ */
+static bool
+refused_stopping(struct daemon *d, struct server_request *req)
+{
+	return atomic_load(&d->stopping) && !server_request_first(req);
+}
+
 /* /jobs: GET lists the jobs, POST starts an ad-hoc run. */
 static enum server_handled
 jobs_collection(struct daemon *d, struct server_request *req)
@@ -46,7 +60,7 @@ jobs_collection(struct daemon *d, struct server_request *req)
 		return api_job_list(d, req);
 	if (strcmp(server_request_method(req), "POST") != 0)
 		return api_method_not_allowed(req, "GET, HEAD, POST");
-	if (!atomic_load(&d->stopping))
+	if (!refused_stopping(d, req))
 		return api_post_jobs(d, req);
 	server_request_set_reason(req, "stopping");
 	server_add_header(req, "Retry-After", "1");
@@ -132,7 +146,7 @@ api_handle(struct server_request *req, void *arg)
 		/* Whatever the answer: 405, 400, 503 or the run's. */
 		server_request_log_query(req, api_params_shown, route);
 	}
-	if (atomic_load(&d->stopping)) {
+	if (refused_stopping(d, req)) {
 		config_unref(cfg);
 		server_request_set_reason(req, "stopping");
 		server_add_header(req, "Retry-After", "1");

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "api_run_table.h"
@@ -26,6 +27,13 @@
  */
 #define EXPIRY_BATCH 4096
 #define EXPIRY_BUSY_NS INT64_C(5000000)
+/*
+ * How long a stop waits, within drain_timeout, for the first request of a
+ * connection accepted before it (server_owed()): a client sends it right
+ * after connecting, so this is ample, and an idle one (a browser's
+ * preconnect) holds the stop no longer.
+ */
+#define FRESH_GRACE_NS INT64_C(1000000000)
 
 #ifdef __GLIBC__
 /*
@@ -165,16 +173,21 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 	return 0;
 }
 
-/* The HTTP server on addr, answering through the API.  0, or -1 (logged). */
+/*
+ * The HTTP server on addr, or on listen_fd (taken) with addr NULL,
+ * answering through the API.  0, or -1 (logged).
+ */
 static int
 start_server(struct daemon *d, const struct config *cfg,
-	     const struct sockaddr_storage *addr, unsigned addrlen)
+	     const struct sockaddr_storage *addr, unsigned addrlen,
+	     int listen_fd)
 {
 	struct server_options opts;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.addr = (const struct sockaddr *)addr;
 	opts.addrlen = addrlen;
+	opts.listen_fd = listen_fd;
 	opts.threads = cfg->server.threads;
 	opts.max_connections = cfg->server.max_connections;
 	opts.connection_memory = cfg->server.connection_memory;
@@ -191,12 +204,13 @@ start_server(struct daemon *d, const struct config *cfg,
 
 int
 daemon_start(struct daemon *d, struct config *cfg,
-	     const char *listen_override, bool verbose)
+	     const char *listen_override, int listen_fd, bool verbose)
 {
 	const char *listen = listen_override ? listen_override :
 			     cfg->server.listen;
+	char where[64];
 	struct sockaddr_storage ss;
-	unsigned socklen;
+	unsigned socklen = 0;
 
 	memset(d, 0, sizeof(*d));
 	notify_init(&d->notify);
@@ -204,9 +218,14 @@ daemon_start(struct daemon *d, struct config *cfg,
 	pthread_mutex_init(&d->expiry_lock, NULL);
 	d->cfg = config_ref(cfg);
 	d->listen_override = listen_override;
+	d->socket_passed = listen_fd >= 0;
 	d->verbose = verbose;
 	atomic_init(&d->stopping, false);
-	if (config_parse_listen(listen, &ss, &socklen) != 0) {
+	if (d->socket_passed)
+		log_info("socket activation: serving fd %d from the service "
+			 "manager; listen %s (%s) is ignored", listen_fd, listen,
+			 listen_override ? "-l" : "[server] listen");
+	else if (config_parse_listen(listen, &ss, &socklen) != 0) {
 		log_warnx("bad listen address '%s' (expected ADDRESS:PORT)",
 			  listen);
 		goto fail;
@@ -215,14 +234,21 @@ daemon_start(struct daemon *d, struct config *cfg,
 	    start_job_machinery(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
-	if (start_server(d, cfg, &ss, socklen) != 0)
+	/* From here the server owns listen_fd, on failure too. */
+	if (start_server(d, cfg, d->socket_passed ? NULL : &ss, socklen,
+			 listen_fd) != 0) {
+		listen_fd = -1;
 		goto fail;
+	}
+	server_address(d->server, where, sizeof(where));
 	log_info("listening on %s (port %u), %u HTTP threads, %u workers, "
-		 "%zu jobs and %zu routes from %s", listen,
-		 (unsigned)server_port(d->server), cfg->server.threads,
+		 "%zu jobs and %zu routes from %s", d->socket_passed ? where :
+		 listen, (unsigned)server_port(d->server), cfg->server.threads,
 		 cfg->pool.workers, cfg->njobs, cfg->nroutes, cfg->path);
 	return 0;
 fail:
+	if (listen_fd >= 0)
+		close(listen_fd);
 	if (d->kinds_open)
 		kinds_close(&d->env);
 	timer_free(d->timer);
@@ -266,11 +292,18 @@ daemon_config(struct daemon *d)
 	return cfg;
 }
 
-/* Logs each setting that only a restart can change. */
+/*
+ * Logs each setting that only a restart can change.  Under socket
+ * activation listen is not ours at all: the socket unit sets the address.
+ */
 static void
-warn_restart_needed(const struct config *old, const struct config *new)
+warn_restart_needed(const struct daemon *d, const struct config *old,
+		    const struct config *new)
 {
-	if (strcmp(old->server.listen, new->server.listen))
+	if (strcmp(old->server.listen, new->server.listen) && d->socket_passed)
+		log_warnx("reload: listen is ignored: the socket comes from "
+			  "the service manager");
+	else if (strcmp(old->server.listen, new->server.listen))
 		log_warnx("reload: listen changes only on restart");
 	if (old->server.threads != new->server.threads ||
 	    old->server.max_connections != new->server.max_connections ||
@@ -297,7 +330,7 @@ daemon_reload(struct daemon *d, struct config *cfg)
 	old = d->cfg;
 	d->cfg = config_ref(cfg);
 	pthread_mutex_unlock(&d->config_lock);
-	warn_restart_needed(old, cfg);
+	warn_restart_needed(d, old, cfg);
 	evicted = registry_set_limits(d->registry, cfg->registry.max_jobs,
 				      cfg->registry.retain_ns);
 	api_run_table_set_limits(d->runs, cfg->registry.max_runs,
@@ -319,28 +352,34 @@ cancel_one(struct job_instance *inst, void *arg)
 }
 
 /*
- * Waits until no request is open and no job is running (detached ones
- * included), or timeout_ns passes, or a signal of hurry comes (taken from
- * the pending set; *hurried is then set).  Returns how many of both are
- * left.
+ * Waits until no request is open, no connection accepted before the stop
+ * waits for its first request (for FRESH_GRACE_NS at most) and no job is
+ * running (detached ones included), or timeout_ns passes, or a signal of
+ * hurry comes (taken from the pending set; *hurried is then set).
+ * Returns how many requests and jobs are left (fresh connections not
+ * counted).
  */
 static size_t
 drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
       bool *hurried)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
-	int64_t now = timer_now_ns(), end = now + timeout_ns;
-	int64_t next_status = now + EXPIRY_PERIOD_NS;
+	int64_t start = timer_now_ns(), now = start, end = start + timeout_ns;
+	int64_t next_status = start + EXPIRY_PERIOD_NS;
 	char status[NOTIFY_STATUS_MAX];
-	size_t left;
+	size_t live, left;
 	int sig;
 
 	*hurried = false;
 	for (;;) {
-		left = server_active(d->server) +
-		       registry_counts(d->registry).live;
+		live = registry_counts(d->registry).live;
 		now = timer_now_ns();
-		if (left == 0 || now >= end)
+		if ((now < start + FRESH_GRACE_NS ? server_owed(d->server) :
+		     server_active(d->server)) + live == 0)
+			return 0;
+		/* An idle fresh connection is nothing left undone. */
+		left = server_active(d->server) + live;
+		if (now >= end)
 			return left;
 		if (now >= next_status) {	/* once a second, if changed */
 			daemon_status(d, "draining", status, sizeof(status));

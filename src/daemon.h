@@ -29,6 +29,7 @@ struct daemon {
 	pthread_mutex_t config_lock;	/* guards cfg (the pointer) */
 	struct config *cfg;		/* a reference; swapped on reload */
 	const char *listen_override;	/* -l, borrowed from argv */
+	bool socket_passed;		/* serving the manager's socket */
 	bool verbose;			/* -v: debug whatever the file says */
 
 	struct timer *timer;
@@ -58,11 +59,14 @@ struct daemon {
 };
 
 /*
- * Builds the runtime from cfg (a reference is taken) and starts serving.
- * Returns 0, or -1 with the reason logged and nothing left running.
+ * Builds the runtime from cfg (a reference is taken) and starts serving:
+ * on listen_fd, a listening socket passed by the service manager
+ * (activation_take_socket(); taken, and closed on failure too), or, with
+ * -1, on listen_override (-l) or else the config's listen.  Returns 0, or
+ * -1 with the reason logged and nothing left running.
  */
 int daemon_start(struct daemon *d, struct config *cfg,
-		 const char *listen_override, bool verbose);
+		 const char *listen_override, int listen_fd, bool verbose);
 
 /*
  * What the daemon is doing, for STATUS=: "PHASE, N requests open, M jobs

@@ -16,7 +16,12 @@
 #include <sys/resource.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
+#include "activation.h"
 #include "config.h"
 #include "daemon.h"
 #include "kinds/kinds.h"
@@ -226,7 +231,13 @@ serve(struct config *cfg, const struct options *o)
 	struct daemon d;
 	sigset_t sigs, stop_sigs;
 	siginfo_t info;
+	int listen_fd;
 
+	/* Before any thread starts: it unsets LISTEN_PID and LISTEN_FDS. */
+	if (activation_take_socket(&listen_fd) != 0) {
+		config_unref(cfg);
+		return EXIT_FAILURE;
+	}
 	sigemptyset(&stop_sigs);
 	sigaddset(&stop_sigs, SIGINT);
 	sigaddset(&stop_sigs, SIGTERM);
@@ -243,10 +254,12 @@ serve(struct config *cfg, const struct options *o)
 	 */
 	if (log_thread_start(LOG_QUEUE_BYTES) != 0) {
 		log_warn("cannot start the log thread");
+		if (listen_fd >= 0)
+			close(listen_fd);
 		config_unref(cfg);
 		return EXIT_FAILURE;
 	}
-	if (daemon_start(&d, cfg, o->listen, o->verbose) != 0) {
+	if (daemon_start(&d, cfg, o->listen, listen_fd, o->verbose) != 0) {
 		log_thread_stop();
 		config_unref(cfg);
 		return EXIT_FAILURE;

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -97,6 +98,27 @@ listen_socket(const struct sockaddr *addr, socklen_t addrlen)
 }
 
 /*
+ * A socket passed by the service manager, made ready as listen_socket()
+ * makes its own: non-blocking (the threads' daemons all accept from it,
+ * and a blocking accept() would hold a thread that lost the race) and
+ * close-on-exec (exec jobs must not inherit it).  O_NONBLOCK is the open
+ * file's, shared with the manager's copy, which only polls it.  Returns 0,
+ * or -1 (logged).
+ */
+static int
+adopt_socket(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+		log_warn("cannot serve the passed socket (fd %d)", fd);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Joins the first `running` threads, stops the first `started` daemons
  * (closing what connections they still have: on_completed() runs on this
  * thread) and frees the server.
@@ -154,11 +176,14 @@ server_new(const struct server_options *opts)
 
 	if (s == NULL) {
 		log_warn("server");
+		if (opts->addr == NULL)
+			close(opts->listen_fd);	/* taken, on failure too */
 		return NULL;
 	}
 	s->opts = *opts;
 	s->opts.addr = NULL;	/* borrowed for this call only */
-	s->listen_fd = -1;
+	/* A passed socket is ours from here: server_destroy() closes it. */
+	s->listen_fd = opts->addr == NULL ? opts->listen_fd : -1;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->draining, false);
 	atomic_init(&s->freeing, false);
@@ -167,6 +192,7 @@ server_new(const struct server_options *opts)
 	atomic_init(&s->waiting, 0);
 	atomic_init(&s->access_log, opts->access_log);
 	atomic_init(&s->active, 0);
+	atomic_init(&s->fresh, 0);
 	pthread_mutex_init(&s->lock, NULL);
 	/* server_drain() waits on the monotonic clock: immune to clock steps. */
 	pthread_condattr_init(&monotonic);
@@ -184,7 +210,10 @@ server_new(const struct server_options *opts)
 		log_warn("server");
 		goto fail;
 	}
-	s->listen_fd = listen_socket(opts->addr, opts->addrlen);
+	if (opts->addr != NULL)
+		s->listen_fd = listen_socket(opts->addr, opts->addrlen);
+	else if (adopt_socket(s->listen_fd) != 0)
+		goto fail;
 	if (s->listen_fd < 0)
 		goto fail;
 	/* The limit is split between the threads, as MHD's own pool does. */
@@ -217,6 +246,21 @@ server_port(struct server *s)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+int
+server_address(struct server *s, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (s->listen_fd < 0 ||
+	    getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0) {
+		snprintf(buf, size, "?");
+		return -1;
+	}
+	format_addr((struct sockaddr *)&ss, buf, size);
+	return 0;
+}
+
 void
 server_quiesce(struct server *s)
 {
@@ -231,9 +275,12 @@ server_quiesce(struct server *s)
 		pthread_mutex_unlock(&s->threads[i].lock);
 	}
 	/*
-	 * No daemon looks at the socket now.  Closing it resets new and
-	 * backlogged clients at once (a load balancer moves on) instead of
-	 * leaving them in a backlog that nobody accepts from.
+	 * No daemon looks at the socket now.  Closing a socket of our own
+	 * resets new and backlogged clients at once (a load balancer moves
+	 * on) instead of leaving them in a backlog that nobody accepts from.
+	 * A passed socket stays open in the service manager, which keeps
+	 * queuing connections for the next process: a restart refuses none.
+	 * Close, never shutdown(): that would end the manager's copy too.
 	 */
 	close(s->listen_fd);
 	s->listen_fd = -1;
@@ -243,6 +290,14 @@ size_t
 server_active(struct server *s)
 {
 	return atomic_load(&s->active);
+}
+
+size_t
+server_owed(struct server *s)
+{
+	size_t fresh = atomic_load(&s->fresh);	/* first: see its comment */
+
+	return fresh + atomic_load(&s->active);
 }
 
 size_t

@@ -62,8 +62,18 @@ struct server_report {
 typedef void (*server_observe_fn)(void *arg, const struct server_report *r);
 
 struct server_options {
-	const struct sockaddr *addr;	/* borrowed for server_new() only */
+	/*
+	 * Where to listen: addr (borrowed for server_new() only), bound by
+	 * the server; or, with addr NULL, listen_fd, a listening IPv4 or
+	 * IPv6 stream socket passed by the service manager, which
+	 * server_new() takes (it closes it, on failure too).  The server
+	 * makes it non-blocking and close-on-exec, and at server_quiesce()
+	 * closes it and never shuts it down: the manager's copy stays open
+	 * and keeps queuing connections for the next process.
+	 */
+	const struct sockaddr *addr;
 	socklen_t addrlen;
+	int listen_fd;
 	unsigned threads;
 	unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
 	size_t connection_memory;
@@ -96,6 +106,13 @@ struct server *server_new(const struct server_options *opts);
 
 /* The port actually bound (useful with port 0). */
 uint16_t server_port(struct server *s);
+
+/*
+ * The listening socket's address, "127.0.0.1:8080" or "[::1]:8080", into
+ * buf (INET6_ADDRSTRLEN + 8 bytes are enough).  Returns 0, or -1 (buf
+ * "?") once quiesced.
+ */
+int server_address(struct server *s, char *buf, size_t size);
 
 /* Stops accepting new connections; those already open go on. */
 void server_quiesce(struct server *s);
@@ -135,6 +152,16 @@ void server_set_access_log(struct server *s, bool on);
 size_t server_active(struct server *s);
 
 /*
+ * server_active(), plus the connections accepted whose first request is
+ * not in yet: a client sends it just after connecting, and after
+ * server_quiesce() these are the last clients the server owes an answer
+ * (under socket activation, the next process never sees them).  A
+ * connection that never sends one stays counted until it closes
+ * (connection_timeout_s): wait for this only a while.
+ */
+size_t server_owed(struct server *s);
+
+/*
  * Clients that closed their connection while waiting for an answer
  * (nginx logs these as 499), since the server started.
  */
@@ -156,6 +183,14 @@ void server_request_unref(struct server_request *req);
  * HTTP threads serve requests before server_new() has returned.
  */
 struct server *server_request_server(const struct server_request *req);
+
+/*
+ * Whether req is the first request of its connection.  After
+ * server_quiesce(), such a request comes from a client that connected
+ * before (no connection is accepted after) and sent it at once; a later
+ * one comes on a connection kept alive.
+ */
+bool server_request_first(const struct server_request *req);
 
 /* Borrowed, valid while the caller holds the request. */
 const char *server_request_method(const struct server_request *req);

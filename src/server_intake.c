@@ -26,6 +26,14 @@
  */
 static char nul_in_path;
 
+/*
+ * A connection's socket context (MHD_OPTION_NOTIFY_CONNECTION), on its
+ * HTTP thread only.  Allocated when it is accepted, freed when it closes.
+ */
+struct server_conn {
+	bool fresh;	/* counted in server.fresh: no request yet */
+};
+
 /* MHD_get_connection_values() callback: one header into the framing. */
 static enum MHD_Result
 add_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -176,6 +184,25 @@ dispatch(struct server *s, struct server_request *req)
 	return suspend(req);
 }
 
+/*
+ * Marks req the first request of its connection if it is, and takes the
+ * connection out of server.fresh: after request_new() has counted req in
+ * server.active (see server.fresh).
+ */
+static void
+mark_first(struct server *s, struct server_request *req)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct server_conn *c = info != NULL ? info->socket_context : NULL;
+
+	if (c != NULL && c->fresh) {
+		c->fresh = false;
+		req->first = true;
+		atomic_fetch_sub(&s->fresh, 1);
+	}
+}
+
 /* The first call for a request: headers are in, the body may follow. */
 static enum MHD_Result
 begin_request(struct server_thread *t, struct MHD_Connection *conn,
@@ -189,6 +216,7 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 
 	if (req == NULL)
 		return MHD_NO;
+	mark_first(t->server, req);
 	/* Anything else that gets here is HTTP/1.1 to MHD: chunked. */
 	req->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 	if (*con_cls != &nul_in_path) {
@@ -259,6 +287,36 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	server_request_run_gone(req, false);
 	unlist_request(t->server, req);
 	server_request_unref(req);
+}
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION: a connection accepted counts as fresh
+ * until its first request comes in (mark_first()) or it closes.  Out of
+ * memory, it is not counted: its first request is then treated as a later
+ * one, as before this count existed.
+ */
+void
+server_intake_on_connection(void *cls, struct MHD_Connection *conn,
+			    void **socket_context,
+			    enum MHD_ConnectionNotificationCode toe)
+{
+	struct server_thread *t = cls;
+	struct server_conn *c = *socket_context;
+
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = malloc(sizeof(*c));
+		if (c != NULL) {
+			c->fresh = true;
+			atomic_fetch_add(&t->server->fresh, 1);
+		}
+		*socket_context = c;
+		return;
+	}
+	if (c != NULL && c->fresh)
+		atomic_fetch_sub(&t->server->fresh, 1);
+	free(c);
+	*socket_context = NULL;
 }
 
 /*

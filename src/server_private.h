@@ -114,6 +114,7 @@ struct server_request {
 	bool handled;			/* the handler was called */
 	bool queued;			/* the response went to MHD */
 	bool http10;			/* an HTTP/1.0 request: no chunks */
+	bool first;			/* the first of its connection */
 
 	/*
 	 * The access log (server_access.c), on the MHD thread only: whether
@@ -197,6 +198,12 @@ struct server {
 	struct server_request *open;	/* dispatched, not completed */
 	atomic_size_t active;	/* received, not completed */
 	atomic_bool access_log;	/* server_set_access_log() */
+	/*
+	 * Connections accepted whose first request is not in yet.  Its
+	 * first request counts in active before it leaves fresh, so that a
+	 * reader of fresh, then active, never misses it (server_owed()).
+	 */
+	atomic_size_t fresh;
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
@@ -246,6 +253,9 @@ void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 				void **con_cls,
 				enum MHD_RequestTerminationCode toe);
 void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
+void server_intake_on_connection(void *cls, struct MHD_Connection *conn,
+				 void **socket_context,
+				 enum MHD_ConnectionNotificationCode toe);
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
 void server_intake_on_hang_up(struct server_request *req);

@@ -47,6 +47,12 @@ server_request_server(const struct server_request *req)
 	return req->server;
 }
 
+bool
+server_request_first(const struct server_request *req)
+{
+	return req->first;
+}
+
 const char *
 server_request_method(const struct server_request *req)
 {

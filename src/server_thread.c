@@ -153,6 +153,7 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 		MHD_OPTION_CONNECTION_TIMEOUT, s->opts.connection_timeout_s,
 		MHD_OPTION_NOTIFY_COMPLETED, server_intake_on_completed, t,
 		MHD_OPTION_URI_LOG_CALLBACK, server_intake_on_uri, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, server_intake_on_connection, t,
 		MHD_OPTION_END);
 	if (t->mhd == NULL) {
 		log_warnx("cannot serve HTTP: libmicrohttpd failed to start");

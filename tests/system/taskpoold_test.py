@@ -237,11 +237,12 @@ class Daemon:
 
     def __init__(self, config_text=None, config_path=None, extra_args=(),
                  listen="127.0.0.1:0", start_timeout=START_TIMEOUT,
-                 log_pipe_size=None, env=None, journal=False):
+                 log_pipe_size=None, env=None, journal=False, pass_fds=()):
         """env: changes to the daemon's environment, {NAME: value, or None
         to unset}.  journal: JOURNAL_STREAM names the stderr pipe, as
         systemd does when stderr is the journal (so lines take the
-        journal's form)."""
+        journal's form).  pass_fds: descriptors kept open in the daemon
+        (a listening socket passed as systemd passes it)."""
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
@@ -262,6 +263,7 @@ class Daemon:
         self._log_fd = None
         self.env = dict(env or {})
         self.journal = journal
+        self.pass_fds = tuple(pass_fds)		# kept open in the child
 
     @staticmethod
     def write_config(text, path):
@@ -290,7 +292,7 @@ class Daemon:
         try:
             self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
                               stdout=wfd, stderr=wfd, close_fds=True,
-                              env=env)
+                              env=env, pass_fds=self.pass_fds)
         finally:
             os.close(wfd)
         self._reader = threading.Thread(target=self._read, args=(rfd,),
