@@ -165,6 +165,10 @@ api_metrics_observe(void *arg, const struct server_report *r)
 	const char *route = r->label != NULL ? r->label :
 			    API_METRICS_UNMATCHED;
 	const char *reason = r->reason;
+	/*
+	 * libmicrohttpd sends only three-digit statuses; "xxx" labels one
+	 * that is not, should a bug ever make one, rather than a wrong code.
+	 */
 	char code[4] = "xxx";
 
 	if (r->status == 0) {

@@ -44,6 +44,11 @@ write_value(struct call *c, const char *event, json_t *value)
 		text[len] = '\n';	/* the NUL's place */
 		server_stream_write(c->req, text, len + 1);
 	}
+	/*
+	 * A write's -1 (the client gone, the stream cut off at its bound,
+	 * the server stopping) is not checked: the server has logged and
+	 * counted it, and every later write is refused as cheaply.
+	 */
 	free(text);
 }
 

@@ -10,6 +10,7 @@
  * OpenAPI validator on it.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define SHIPPED TEST_BUILDDIR "/etc/taskpoold.conf"
 
-static char tmp_path[64];
+static char tmp_path[PATH_MAX];	/* $TMPDIR may be long */
 
 /* Loads text as a config from a temporary file; fails if refused. */
 static struct config *
