@@ -607,6 +607,31 @@ def check_problem(status, headers, body, expect_status, what,
     return p
 
 
+# ---- resources --------------------------------------------------------------
+
+def rss_kib(pid):
+    """A process's resident set (VmRSS), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    fail("no VmRSS for pid %d" % pid)
+
+
+def fd_count(pid, sockets=False):
+    """A process's open descriptors; without sockets by default: the pipes
+    and pidfds a job could leak (connections come and go with clients)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if sockets or not os.readlink(
+                    "/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
 # ---- job records --------------------------------------------------------------
 
 def start_job(d, path):

@@ -18,7 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, HOST, Skip, check, check_eq,  # noqa: E402
-                            fail, log, raise_nofile_limit, run_tests)
+                            fail, log, raise_nofile_limit, rss_kib,
+                            run_tests)
 
 CLIENTS = 1000
 NEEDED_FDS = 1100
@@ -287,14 +288,6 @@ jobs = long
 wait = all
 timeout = 1m
 """
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    fail("no VmRSS for pid %d" % pid)
 
 
 async def upload_and_wait(d, body):

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, start_job as start, job_record as record,
                             wait_job_state as wait_state,
                             cancel_job as delete, check, check_between, check_eq,  # noqa: E402
-                            check_problem, srcdir, run_tests)
+                            check_problem, fd_count, rss_kib, srcdir,
+                            run_tests)
 
 EXEC = os.path.join(srcdir(), "tests", "system", "exec")
 
@@ -49,28 +50,6 @@ def children_of(pid):
         with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
             kids += f.read().split()
     return kids
-
-
-def fd_count(pid):
-    """The daemon's descriptors but sockets: the pipes and pidfds an exec
-    job could leak (connections come and go with the test's clients)."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
-                    "socket:"):
-                n += 1
-        except FileNotFoundError:
-            pass
-    return n
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_gone(pid, timeout):
