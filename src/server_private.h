@@ -27,6 +27,9 @@
  *                      reads and leaves on it, the report to the observer
  *   server_access.c    the access log: a request's target, and its line
  *                      once libmicrohttpd is done with it
+ *   server_limits.c    connection limits, and the deadlines of a request's
+ *                      headers and body (hooks called by server_intake.c
+ *                      and server_thread.c)
  * and, with no socket, server_pipe.c (what a stream holds unsent, and its
  * states, under its lock), server_body.c and server_framing.c.
  *
@@ -85,6 +88,7 @@
 #include "access_log.h"
 #include "server.h"
 #include "server_body.h"
+#include "server_limits.h"
 #include "server_pipe.h"
 
 #define MAX_RESPONSE_HEADERS 8
@@ -115,6 +119,8 @@ struct server_request {
 	bool queued;			/* the response went to MHD */
 	bool http10;			/* an HTTP/1.0 request: no chunks */
 	bool first;			/* the first of its connection */
+	/* Borrowed: its connection's, which outlives it; NULL: none. */
+	struct server_limits_conn *limits;
 
 	/*
 	 * The access log (server_access.c), on the MHD thread only: whether
@@ -166,6 +172,8 @@ struct server_thread {
 	atomic_bool wake_pending;	/* wake_fd written, not yet read */
 	pthread_mutex_t lock;	/* guards mhd: MHD_run(), MHD_get_timeout(),
 				 * MHD_quiesce_daemon() */
+	/* Deadlines of its connections' requests; this thread's only. */
+	struct server_limits_clock clock;
 };
 
 struct server {
@@ -204,6 +212,7 @@ struct server {
 	 * reader of fresh, then active, never misses it (server_owed()).
 	 */
 	atomic_size_t fresh;
+	struct server_limits *limits;	/* owned: connections counted */
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
@@ -259,6 +268,32 @@ void server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
 void server_intake_on_hang_up(struct server_request *req);
+
+/*
+ * server_limits.c: the hooks of the limits, on the connection's HTTP
+ * thread (or the main thread once it is joined, in MHD_stop_daemon()).
+ * accepted/closed: MHD_CONNECTION_NOTIFY_STARTED/CLOSED (c zeroed and
+ * filled by accepted).  headers_in: a request's first call, with the
+ * status it is refused with so far (0: none); returns the status to
+ * answer with (503 over a limit, with *why and *reason set and
+ * Retry-After and "Connection: close" added), 0 to go on, or -1 to
+ * close at once (it was cut off).  body_in: the request is complete;
+ * 0, or -1 to close.  request_done: MHD is done with it.  expire: cuts
+ * off the connections past their deadline, between two MHD_run().
+ * timeout_ms: until the next deadline, -1 for none.
+ */
+void server_limits_accepted(struct server_thread *t,
+			    struct MHD_Connection *conn,
+			    struct server_limits_conn *c);
+void server_limits_closed(struct server_thread *t,
+			  struct server_limits_conn *c);
+int server_limits_headers_in(struct server_request *req,
+			     struct server_limits_conn *c, int status,
+			     const char **why, const char **reason);
+int server_limits_body_in(struct server_request *req);
+void server_limits_request_done(struct server_request *req);
+void server_limits_expire(struct server_thread *t);
+int server_limits_timeout_ms(struct server_thread *t);
 
 /* server_thread.c */
 int server_thread_start_daemon(struct server *s, struct server_thread *t,
