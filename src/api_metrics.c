@@ -171,6 +171,10 @@ api_metrics_observe(void *arg, const struct server_report *r)
 	 */
 	char code[4] = "xxx";
 
+	if (r->status == 0 && reason != NULL) {	/* cut off, no request */
+		metrics_add(metrics_series(am->rejections, &reason), 1);
+		return;
+	}
 	if (r->status == 0) {
 		metrics_add(metrics_series(am->disconnects, &route), 1);
 		return;

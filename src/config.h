@@ -74,6 +74,9 @@ struct config {
 		char *instance;		/* prefix of job ids */
 		unsigned threads;	/* HTTP threads */
 		unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
+		unsigned max_connections_per_ip;	/* 0: no limit */
+		int64_t header_timeout_ns;	/* total, 0: none */
+		int64_t body_timeout_ns;	/* total, 0: none */
 		size_t connection_memory;	/* per-connection MHD pool */
 		unsigned connection_timeout_s;	/* idle; whole seconds */
 		int64_t drain_timeout_ns;	/* SIGTERM: wait for runs */

@@ -14,6 +14,9 @@ config_sections_defaults(struct config *c)
 {
 	c->server.threads = 2;
 	c->server.max_connections = 0;
+	c->server.max_connections_per_ip = 0;
+	c->server.header_timeout_ns = 30 * NS_PER_S;
+	c->server.body_timeout_ns = 60 * NS_PER_S;
 	c->server.connection_memory = 16 * 1024;
 	c->server.connection_timeout_s = 30;
 	c->server.drain_timeout_ns = 10 * NS_PER_S;
@@ -51,6 +54,27 @@ config_sections_begin(struct parser *p, const char *header)
 	return 0;
 }
 
+/*
+ * header_timeout or body_timeout: 0 (none), or 100ms to 1h.  A bound on
+ * the whole time, where connection_timeout is one on idleness.
+ */
+static int
+request_timeout(struct parser *p, const char *key, const char *value)
+{
+	struct config *c = p->cfg;
+	int64_t ns;
+
+	if (config_parse_duration(value, &ns) ||
+	    (ns != 0 && ns < NS_PER_S / 10) || ns > 3600 * NS_PER_S)
+		return parser_bad_value(p, key, value, "0 (none) or a "
+					"duration from 100ms to 1h");
+	if (!strcmp(key, "header_timeout"))
+		c->server.header_timeout_ns = ns;
+	else
+		c->server.body_timeout_ns = ns;
+	return 0;
+}
+
 static int
 key_server(struct parser *p, const char *key, const char *value)
 {
@@ -81,6 +105,14 @@ key_server(struct parser *p, const char *key, const char *value)
 		       parser_bad_value(p, key, value, "0 (automatic) to "
 					"1000000") :
 		       0;
+	if (!strcmp(key, "max_connections_per_ip"))
+		return config_parse_uint(value, 0, 1000000,
+					 &c->server.max_connections_per_ip) ?
+		       parser_bad_value(p, key, value, "0 (no limit) to "
+					"1000000") :
+		       0;
+	if (!strcmp(key, "header_timeout") || !strcmp(key, "body_timeout"))
+		return request_timeout(p, key, value);
 	if (!strcmp(key, "connection_memory")) {
 		size_t sz;
 

@@ -190,6 +190,9 @@ start_server(struct daemon *d, const struct config *cfg,
 	opts.listen_fd = listen_fd;
 	opts.threads = cfg->server.threads;
 	opts.max_connections = cfg->server.max_connections;
+	opts.max_connections_per_ip = cfg->server.max_connections_per_ip;
+	opts.header_timeout_ns = cfg->server.header_timeout_ns;
+	opts.body_timeout_ns = cfg->server.body_timeout_ns;
 	opts.connection_memory = cfg->server.connection_memory;
 	opts.connection_timeout_s = cfg->server.connection_timeout_s;
 	opts.max_body = cfg->server.max_body;
@@ -307,6 +310,10 @@ warn_restart_needed(const struct daemon *d, const struct config *old,
 		log_warnx("reload: listen changes only on restart");
 	if (old->server.threads != new->server.threads ||
 	    old->server.max_connections != new->server.max_connections ||
+	    old->server.max_connections_per_ip !=
+	    new->server.max_connections_per_ip ||
+	    old->server.header_timeout_ns != new->server.header_timeout_ns ||
+	    old->server.body_timeout_ns != new->server.body_timeout_ns ||
 	    old->server.connection_memory != new->server.connection_memory ||
 	    old->server.connection_timeout_s !=
 	    new->server.connection_timeout_s ||

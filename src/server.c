@@ -133,6 +133,7 @@ server_destroy(struct server *s, unsigned running, unsigned started)
 		server_thread_stop_daemon(&s->threads[i]);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	server_limits_free(s->limits);	/* every connection has left it */
 	free(s->threads);
 	pthread_cond_destroy(&s->publishers_done);
 	pthread_cond_destroy(&s->idle);
@@ -171,7 +172,7 @@ struct server *
 server_new(const struct server_options *opts)
 {
 	struct server *s = calloc(1, sizeof(*s));
-	unsigned limit, n, started = 0, running = 0;
+	unsigned soft, limit, n, started = 0, running = 0;
 	pthread_condattr_t monotonic;
 
 	if (s == NULL) {
@@ -201,12 +202,19 @@ server_new(const struct server_options *opts)
 	pthread_cond_init(&s->publishers_done, &monotonic);
 	pthread_condattr_destroy(&monotonic);
 	n = s->nthreads = opts->threads > 0 ? opts->threads : 1;
-	limit = opts->max_connections ? opts->max_connections :
-		default_max_connections(n);
+	/*
+	 * Ours, and MHD's a margin above it, so that connections over ours
+	 * are still accepted and told 503 (server_limits.h); by default the
+	 * margin too fits in the open file limit.
+	 */
+	soft = opts->max_connections ? opts->max_connections :
+	       server_limits_soft(default_max_connections(n));
+	limit = server_limits_hard(soft);
 	if (limit < n)
 		limit = n;	/* MHD takes 0 as "its default" */
+	s->limits = server_limits_new(soft, opts->max_connections_per_ip);
 	s->threads = calloc(n, sizeof(*s->threads));
-	if (s->threads == NULL) {
+	if (s->threads == NULL || s->limits == NULL) {
 		log_warn("server");
 		goto fail;
 	}
@@ -224,8 +232,10 @@ server_new(const struct server_options *opts)
 	running = start_threads(s);
 	if (running < n)
 		goto fail;
-	log_debug("HTTP: %u threads, at most %u connections, %zu bytes "
-		  "each", n, limit, opts->connection_memory);
+	log_debug("HTTP: %u threads, at most %u connections (%u from one "
+		  "address, 0: any), up to %u accepted, %zu bytes each", n,
+		  soft, opts->max_connections_per_ip, limit,
+		  opts->connection_memory);
 	return s;
 fail:
 	server_destroy(s, running, started);

@@ -57,7 +57,12 @@ struct server_report {
  *
  * The server's own refusals carry these reasons: "bad_framing" (400: the
  * framing checks of server_framing.h), "nul_in_path" (400),
- * "body_too_large" (413), "stopping" (503 from server_free()).
+ * "body_too_large" (413), "stopping" (503 from server_free()),
+ * "connection_limit", "connection_limit_per_ip" and "out_of_memory" (503
+ * to the first request of a connection over a limit).  A connection cut
+ * off before its request was in is reported with status 0, method "-"
+ * and the reason "header_timeout" or "body_timeout": no request to count,
+ * only the rejection; status 0 with no reason is a client that hung up.
  */
 typedef void (*server_observe_fn)(void *arg, const struct server_report *r);
 
@@ -75,7 +80,21 @@ struct server_options {
 	socklen_t addrlen;
 	int listen_fd;
 	unsigned threads;
-	unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
+	/*
+	 * Connections served at once, 0: from RLIMIT_NOFILE; and from one
+	 * client address, 0: no limit.  One over either gets 503 to its
+	 * first request; libmicrohttpd's own limit, where it stops
+	 * accepting, is a margin above (server_limits_hard()).
+	 */
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	/*
+	 * The most time a request's headers may take to come in (from
+	 * accept, or from the end of the previous request) and its body
+	 * (from the end of the headers); 0: no limit.  Past it, 408 and
+	 * close, or a close where nothing of a request came.
+	 */
+	int64_t header_timeout_ns, body_timeout_ns;
 	size_t connection_memory;
 	unsigned connection_timeout_s;
 	size_t max_body;

@@ -32,7 +32,18 @@ static char nul_in_path;
  */
 struct server_conn {
 	bool fresh;	/* counted in server.fresh: no request yet */
+	struct server_limits_conn limits;	/* server_limits.c's */
 };
+
+/* The socket context of conn; NULL if it has none (out of memory). */
+static struct server_conn *
+conn_context(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info != NULL ? info->socket_context : NULL;
+}
 
 /* MHD_get_connection_values() callback: one header into the framing. */
 static enum MHD_Result
@@ -167,6 +178,8 @@ suspend(struct server_request *req)
 static enum MHD_Result
 dispatch(struct server *s, struct server_request *req)
 {
+	if (server_limits_body_in(req) != 0)
+		return MHD_NO;	/* cut off: told 408 already */
 	req->handled = true;
 	list_request(s, req);
 	if (req->body.too_large)
@@ -192,9 +205,7 @@ dispatch(struct server *s, struct server_request *req)
 static void
 mark_first(struct server *s, struct server_request *req)
 {
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct server_conn *c = info != NULL ? info->socket_context : NULL;
+	struct server_conn *c = conn_context(req->conn);
 
 	if (c != NULL && c->fresh) {
 		c->fresh = false;
@@ -212,7 +223,8 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 	struct server_request *req = request_new(t, conn, url, method);
 	const char *why = "the path holds an encoded NUL (%00)";
 	const char *reason = "nul_in_path";
-	unsigned status = 400;
+	struct server_conn *c;
+	int status = 400;
 
 	if (req == NULL)
 		return MHD_NO;
@@ -225,12 +237,17 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 		reason = status == 413 ? "body_too_large" : "bad_framing";
 	}
 	*con_cls = req;
+	c = conn_context(conn);
+	status = server_limits_headers_in(req, c != NULL ? &c->limits : NULL,
+					  status, &why, &reason);
+	if (status < 0)
+		return MHD_NO;	/* cut off: told 408 already */
 	if (status == 0)
 		return MHD_YES;
 	/* Queued before the body: MHD then skips reading it. */
 	req->handled = true;
 	server_access_default_target(req);
-	server_answer_refuse(req, status, why, reason);
+	server_answer_refuse(req, (unsigned)status, why, reason);
 	return server_answer_queue(req);
 }
 
@@ -278,6 +295,7 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	}
 	*con_cls = NULL;
+	server_limits_request_done(req);
 	server_watch_end(req);
 	/* A stream cut short by its client reports it (gone) first. */
 	server_stream_completed(req, toe);
@@ -303,18 +321,20 @@ server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 	struct server_thread *t = cls;
 	struct server_conn *c = *socket_context;
 
-	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		c = malloc(sizeof(*c));
 		if (c != NULL) {
 			c->fresh = true;
 			atomic_fetch_add(&t->server->fresh, 1);
+			server_limits_accepted(t, conn, &c->limits);
 		}
 		*socket_context = c;
 		return;
 	}
 	if (c != NULL && c->fresh)
 		atomic_fetch_sub(&t->server->fresh, 1);
+	if (c != NULL)
+		server_limits_closed(t, &c->limits);
 	free(c);
 	*socket_context = NULL;
 }

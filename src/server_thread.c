@@ -26,16 +26,19 @@
 
 /*
  * How long the thread may wait for events: until MHD must close an idle
- * connection, 0 when it holds data that no new event would announce, or
- * for ever (-1).
+ * connection or a request's deadline passes, 0 when MHD holds data that
+ * no new event would announce, or for ever (-1).
  */
 static int
-next_timeout(struct MHD_Daemon *mhd)
+next_timeout(struct server_thread *t)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
+	int mine = server_limits_timeout_ms(t);	/* a request's deadline */
 
-	if (MHD_get_timeout(mhd, &ms) != MHD_YES)
-		return -1;
+	if (MHD_get_timeout(t->mhd, &ms) != MHD_YES)
+		return mine;
+	if (mine >= 0 && (unsigned)mine < ms)
+		return mine;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
@@ -76,7 +79,7 @@ server_thread_main(void *arg)
 	int i, n, timeout;
 
 	pthread_mutex_lock(&t->lock);
-	timeout = next_timeout(t->mhd);
+	timeout = next_timeout(t);
 	pthread_mutex_unlock(&t->lock);
 	for (;;) {
 		n = epoll_wait(t->epfd, ev, EVENTS_MAX, timeout);
@@ -97,8 +100,10 @@ server_thread_main(void *arg)
 		if (atomic_load_explicit(&s->stop, memory_order_acquire))
 			return NULL;
 		pthread_mutex_lock(&t->lock);
+		/* Between two MHD_run(): see server_limits.c on why here. */
+		server_limits_expire(t);
 		MHD_run(t->mhd);	/* it logs its own errors */
-		timeout = next_timeout(t->mhd);
+		timeout = next_timeout(t);
 		pthread_mutex_unlock(&t->lock);
 	}
 }
@@ -132,6 +137,8 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 				       .data.ptr = &t->wake_fd };
 
 	t->server = s;
+	server_limits_clock_init(&t->clock, s->opts.header_timeout_ns,
+				 s->opts.body_timeout_ns);
 	atomic_init(&t->wake_pending, false);
 	pthread_mutex_init(&t->lock, NULL);
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);

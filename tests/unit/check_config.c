@@ -163,6 +163,9 @@ START_TEST(test_shipped_config_has_documented_server_pool_registry_log)
 	ck_assert_str_eq(c->server.listen, "127.0.0.1:8080");
 	ck_assert_uint_eq(c->server.threads, 2);
 	ck_assert_uint_eq(c->server.max_connections, 0);
+	ck_assert_uint_eq(c->server.max_connections_per_ip, 0);
+	ck_assert_int_eq(c->server.header_timeout_ns, 30 * NS_PER_S);
+	ck_assert_int_eq(c->server.body_timeout_ns, 60 * NS_PER_S);
 	ck_assert_uint_eq(c->server.connection_memory, 16 * 1024);
 	ck_assert_uint_eq(c->server.connection_timeout_s, 30);
 	ck_assert_int_eq(c->server.drain_timeout_ns, 10 * NS_PER_S);
@@ -316,6 +319,9 @@ START_TEST(test_empty_file_takes_every_default)
 	ck_assert_str_eq(c->server.instance, instance);
 	ck_assert_uint_eq(c->server.threads, 2);
 	ck_assert_uint_eq(c->server.max_connections, 0);
+	ck_assert_uint_eq(c->server.max_connections_per_ip, 0);
+	ck_assert_int_eq(c->server.header_timeout_ns, 30 * NS_PER_S);
+	ck_assert_int_eq(c->server.body_timeout_ns, 60 * NS_PER_S);
 	ck_assert_uint_eq(c->server.connection_memory, 16 * 1024);
 	ck_assert_uint_eq(c->server.connection_timeout_s, 30);
 	ck_assert_int_eq(c->server.drain_timeout_ns, 10 * NS_PER_S);
@@ -343,6 +349,9 @@ START_TEST(test_every_fixed_key_is_read)
 		"instance = node-1.a_b\n"
 		"threads = 256\n"
 		"max_connections = 1000000\n"
+		"max_connections_per_ip = 1000000\n"
+		"header_timeout = 100ms\n"
+		"body_timeout = 0\n"
 		"connection_memory = 1M\n"
 		"connection_timeout = 1h\n"
 		"drain_timeout = 0\n"
@@ -364,6 +373,9 @@ START_TEST(test_every_fixed_key_is_read)
 	ck_assert_str_eq(c->server.instance, "node-1.a_b");
 	ck_assert_uint_eq(c->server.threads, 256);
 	ck_assert_uint_eq(c->server.max_connections, 1000000);
+	ck_assert_uint_eq(c->server.max_connections_per_ip, 1000000);
+	ck_assert_int_eq(c->server.header_timeout_ns, 100 * NS_PER_MS);
+	ck_assert_int_eq(c->server.body_timeout_ns, 0);
 	ck_assert_uint_eq(c->server.connection_memory, 1024 * 1024);
 	ck_assert_uint_eq(c->server.connection_timeout_s, 3600);
 	ck_assert_int_eq(c->server.drain_timeout_ns, 0);
@@ -1002,6 +1014,13 @@ static const struct {
 	  "max_connections (expected 0 (automatic) to 1000000)" },
 	{ "server", "max_connections", "-1", "bad value '-1' for "
 	  "max_connections" },
+	{ "server", "max_connections_per_ip", "1000001", "bad value '1000001' "
+	  "for max_connections_per_ip (expected 0 (no limit) to 1000000)" },
+	{ "server", "header_timeout", "99ms", "bad value '99ms' for "
+	  "header_timeout (expected 0 (none) or a duration from 100ms to 1h)" },
+	{ "server", "body_timeout", "61m", "bad value '61m' for "
+	  "body_timeout" },
+	{ "server", "body_timeout", "5", "bad value '5' for body_timeout" },
 	{ "server", "connection_memory", "4095", "bad value '4095' for "
 	  "connection_memory (expected a size from 4K to 1M)" },
 	{ "server", "connection_memory", "2M", "bad value '2M' for "

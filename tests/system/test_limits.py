@@ -1,0 +1,351 @@
+"""taskpoold system test: connection limits and slow clients.
+
+A connection over max_connections, or over max_connections_per_ip from its
+address, is accepted and its first request answered 503 (problem+json,
+Retry-After, Connection: close), while the connections within the limits
+are served; 127.0.0.2 is another address on Linux's loopback.  A client
+that sends its headers (or its body) one byte every 0.2 s is cut off at
+header_timeout (body_timeout) with a 408, however often it sends, while
+other clients are served; one that sends nothing is closed without a word.
+A request that waits for its jobs is never cut.  Each refusal is counted
+in /metrics, and the daemon's memory and descriptors come back.
+
+Every wait is bounded by an event: a socket read with a timeout, an
+answer, or the daemon's /proc entries; 0.2 s is the slow clients' pace.
+"""
+
+import os
+import re
+import select
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taskpoold_test import (Daemon, HOST, check, check_between,  # noqa: E402
+                            check_eq, check_problem, fail, fd_count,
+                            read_response, rss_kib, run_tests)
+
+SLOW_PACE = 0.2		# seconds between a slow client's bytes
+CUT_SLACK = 4.0		# how late past its deadline a cut may come (load)
+OTHER_ADDRESS = "127.0.0.2"
+
+CONFIG = """
+[server]
+threads = 2
+%s
+
+[job wait2]
+kind = sleep
+duration = 2s
+result = waited
+
+[route /wait]
+jobs = wait2
+wait = all
+"""
+
+REJECTION_RE = re.compile(
+    r'^taskpoold_http_rejections_total\{reason="([a-z_]+)"\} (\d+)$', re.M)
+
+
+def rejections(d):
+    status, _, body, _ = d.request("GET", "/metrics")
+    check_eq(status, 200, "GET /metrics")
+    return {m.group(1): int(m.group(2))
+            for m in REJECTION_RE.finditer(body.decode())}
+
+
+def connect(d, source=None, timeout=10.0):
+    s = socket.create_connection(
+        (HOST, d.port), timeout=timeout,
+        source_address=(source, 0) if source else None)
+    return s
+
+
+def get(sock, path="/healthz"):
+    """One keep-alive GET on an open socket; (status, headers, body)."""
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+    return read_response(sock)
+
+
+def check_closed(sock, what, timeout=10.0):
+    """The daemon closes sock: a read sees its end within timeout."""
+    sock.settimeout(timeout)
+    try:
+        data = sock.recv(4096)
+    except ConnectionResetError:
+        data = b""
+    except socket.timeout:
+        fail("%s: the connection is still open after %.1f s"
+             % (what, timeout))
+    check_eq(data, b"", "%s: bytes after the answer" % what)
+
+
+def check_refused(sock, reason_detail, what):
+    """A 503 for a connection over a limit, then the connection closed."""
+    status, headers, body = get(sock)
+    check_problem(status, headers, body, 503, what, detail=reason_detail)
+    check_eq(headers.get("retry-after"), "1", "%s: Retry-After" % what)
+    check_eq(headers.get("connection", "").lower(), "close",
+             "%s: Connection" % what)
+    check_closed(sock, what)
+
+
+def settle(d, base_fds, base_rss, what):
+    """Descriptors (sockets too) back to base within 10 s, and RSS
+    within 8 MiB: each is read again as connections finish closing."""
+    deadline = time.monotonic() + 10.0
+    while fd_count(d.proc.pid, sockets=True) > base_fds:
+        check(time.monotonic() < deadline, "%s: %d descriptors, %d before"
+              % (what, fd_count(d.proc.pid, sockets=True), base_fds))
+        # The daemon closes a cut connection at its next turn: wait for
+        # that turn to pass by asking it something.
+        d.request("GET", "/healthz")
+    rss = rss_kib(d.proc.pid)
+    check(rss <= base_rss + 8192, "%s: RSS %d KiB, %d KiB before"
+          % (what, rss, base_rss))
+
+
+def baseline(d):
+    """(descriptors with sockets, RSS) once the daemon has served a few."""
+    for _ in range(20):
+        d.request("GET", "/healthz")
+    rejections(d)
+    return fd_count(d.proc.pid, sockets=True), rss_kib(d.proc.pid)
+
+
+def test_per_ip_limit():
+    with Daemon(CONFIG % "max_connections_per_ip = 2") as d:
+        base_fds, base_rss = baseline(d)
+        before = rejections(d).get("connection_limit_per_ip", 0)
+        # Served (so counted) before the next one comes.
+        a = [connect(d), connect(d)]
+        for i, s in enumerate(a):
+            check_eq(get(s)[0], 200, "connection %d from 127.0.0.1" % i)
+        over = connect(d)
+        check_refused(over, "too many connections from this address",
+                      "third connection from 127.0.0.1")
+        other = connect(d, OTHER_ADDRESS)
+        check_eq(get(other)[0], 200, "a connection from 127.0.0.2")
+        for i, s in enumerate(a):
+            check_eq(get(s)[0], 200, "connection %d again" % i)
+        # One goes: another from the same address is served.  Its close
+        # is seen by the daemon at some point: ask until it is.
+        a[0].close()
+        deadline = time.monotonic() + 10.0
+        while True:
+            s = connect(d)
+            status = get(s)[0]
+            s.close()
+            if status == 200:
+                break
+            check_eq(status, 503, "a new connection after one closed")
+            check(time.monotonic() < deadline, "no room after a close")
+        a[1].close()
+        other.close()
+        over.close()
+        check(rejections(d)["connection_limit_per_ip"] > before,
+              "connection_limit_per_ip counted")
+        settle(d, base_fds, base_rss, "per-IP limit")
+
+
+def test_global_limit():
+    with Daemon(CONFIG % "max_connections = 3") as d:
+        # Each request of the baseline closes before the next: one at a
+        # time, so well within 3.
+        base_fds, base_rss = baseline(d)
+        before = rejections(d).get("connection_limit", 0)
+        a = [connect(d), connect(d), connect(d, OTHER_ADDRESS)]
+        for i, s in enumerate(a):
+            check_eq(get(s)[0], 200, "connection %d" % i)
+        check_refused(connect(d), "too many connections",
+                      "fourth connection")
+        # The limit is global: another address is refused as well.
+        check_refused(connect(d, OTHER_ADDRESS), "too many connections",
+                      "fourth connection, from 127.0.0.2")
+        for i, s in enumerate(a):
+            check_eq(get(s)[0], 200, "connection %d again" % i)
+            s.close()
+        check_eq(rejections(d)["connection_limit"] - before, 2,
+                 "connection_limit counted")
+        settle(d, base_fds, base_rss, "global limit")
+
+
+def slow_send(sock, data, t0, deadline):
+    """Sends data one byte per SLOW_PACE until the daemon answers or
+    closes; returns (seconds from t0 to the daemon's first byte or end,
+    the answer's bytes, bytes sent)."""
+    sent = 0
+    got = b""
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([sock], [], [], SLOW_PACE)
+        if r:
+            cut_at = time.monotonic() - t0
+            sock.settimeout(5.0)
+            try:
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except ConnectionResetError:
+                pass
+            return cut_at, got, sent
+        if sent < len(data):
+            try:
+                sock.sendall(data[sent:sent + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            sent += 1
+    fail("a slow client was not cut off within %.1f s (sent %d bytes)"
+         % (deadline - t0, sent))
+
+
+def check_408(got, what):
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    check(lines[0].startswith("HTTP/1.1 408 "), "%s: status line %r (all "
+          "%r)" % (what, lines[0], got))
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    check_eq(headers.get("connection"), "close", "%s: Connection" % what)
+    check_problem(408, headers, body, 408, what)
+
+
+SLOW_HEADERS = (b"GET /healthz HTTP/1.1\r\nHost: t\r\n" +
+                b"X-Slow: " + b"a" * 200 + b"\r\n\r\n")
+
+
+def test_slow_headers():
+    with Daemon(CONFIG % "header_timeout = 1s") as d:
+        base_fds, base_rss = baseline(d)
+        before = rejections(d).get("header_timeout", 0)
+        silent = connect(d)
+        slow = connect(d)
+        t0 = time.monotonic()
+        slow.sendall(SLOW_HEADERS[:20])	# some of a request came
+        # Another client is served while the slow one trickles; the
+        # trickle goes on after it, and the cut comes all the same.
+        status, _, _, elapsed = d.request("GET", "/healthz")
+        check_eq(status, 200, "a normal client meanwhile")
+        served_at = time.monotonic() - t0
+        cut_at, got, sent = slow_send(slow, SLOW_HEADERS[20:], t0,
+                                      t0 + 1.0 + CUT_SLACK + 5.0)
+        check(served_at < cut_at, "the normal client was served at %.2f s,"
+              " after the cut at %.2f s" % (served_at, cut_at))
+        check(sent >= 3, "the slow client sent only %d bytes" % sent)
+        check_between(cut_at, 0.95, 1.0 + CUT_SLACK, "cut after (s)")
+        check_408(got, "slow headers")
+        # Nothing of a request: closed, no answer, at about the same time.
+        check_closed(silent, "a connection that sent nothing", 1.0 + 5.0)
+        slow.close()
+        silent.close()
+        check_eq(rejections(d)["header_timeout"] - before, 2,
+                 "header_timeout counted")
+        settle(d, base_fds, base_rss, "slow headers")
+
+
+def test_slow_keep_alive():
+    """The clock starts again at the end of a request kept alive."""
+    with Daemon(CONFIG % "header_timeout = 1s") as d:
+        s = connect(d)
+        check_eq(get(s)[0], 200, "first request")
+        t0 = time.monotonic()
+        cut_at, got, _ = slow_send(s, SLOW_HEADERS, t0,
+                                   t0 + 1.0 + CUT_SLACK + 5.0)
+        check_between(cut_at, 0.95, 1.0 + CUT_SLACK, "cut after (s)")
+        check_408(got, "slow second request")
+        s.close()
+
+
+def test_slow_body():
+    with Daemon(CONFIG % "body_timeout = 1s") as d:
+        base_fds, base_rss = baseline(d)
+        before = rejections(d).get("body_timeout", 0)
+        body = b'{"jobs": [{"job": "wait2"}]}' + b" " * 100
+        slow = connect(d)
+        slow.sendall(b"POST /jobs HTTP/1.1\r\nHost: t\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        t0 = time.monotonic()
+        status, _, _, _ = d.request("GET", "/healthz")
+        check_eq(status, 200, "a normal client meanwhile")
+        served_at = time.monotonic() - t0
+        cut_at, got, sent = slow_send(slow, body, t0,
+                                      t0 + 1.0 + CUT_SLACK + 5.0)
+        check(served_at < cut_at, "the normal client was served at %.2f s,"
+              " after the cut at %.2f s" % (served_at, cut_at))
+        check(sent < len(body), "the whole body went (%d bytes)" % sent)
+        check_between(cut_at, 0.9, 1.0 + CUT_SLACK, "cut after (s)")
+        check_408(got, "slow body")
+        slow.close()
+        check_eq(rejections(d)["body_timeout"] - before, 1,
+                 "body_timeout counted")
+        # No job ran for the request cut off.
+        status, _, listing, _ = d.request("GET", "/jobs")
+        check_eq(status, 200, "GET /jobs")
+        check(b"wait2" not in listing, "a job ran for a cut request: %r"
+              % listing)
+        settle(d, base_fds, base_rss, "slow body")
+
+
+def test_waiting_is_not_cut():
+    """A request waiting 2 s for its job outlasts 1 s timeouts: its
+    connection is suspended, and on neither clock."""
+    with Daemon(CONFIG % "header_timeout = 1s\nbody_timeout = 1s") as d:
+        s = connect(d)
+        t0 = time.monotonic()
+        s.sendall(b"GET /wait HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.settimeout(10.0)
+        status, _, body = read_response(s)
+        check_eq(status, 200, "GET /wait (body %r)" % body)
+        check_between(time.monotonic() - t0, 1.9, 6.0, "GET /wait (s)")
+        # And the same for a request with a body, kept alive.
+        t0 = time.monotonic()
+        payload = b'{"jobs": [{"job": "wait2"}], "wait": "all"}'
+        s.sendall(b"POST /jobs HTTP/1.1\r\nHost: t\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+        status, _, body = read_response(s)
+        check_eq(status, 200, "POST /jobs (body %r)" % body)
+        check_between(time.monotonic() - t0, 1.9, 6.0, "POST /jobs (s)")
+        s.close()
+        check_eq(rejections(d).get("header_timeout", 0) +
+                 rejections(d).get("body_timeout", 0), 0,
+                 "timeouts counted")
+
+
+def test_many_slow_clients_leave_nothing():
+    """100 slow clients at once, all cut; memory and descriptors back."""
+    with Daemon(CONFIG % "header_timeout = 1s") as d:
+        base_fds, base_rss = baseline(d)
+        socks = [connect(d) for _ in range(100)]
+        for s in socks:
+            s.sendall(SLOW_HEADERS[:30])
+        deadline = time.monotonic() + 1.0 + CUT_SLACK + 5.0
+        pending = list(socks)
+        answered = 0
+        while pending:
+            left = deadline - time.monotonic()
+            check(left > 0, "%d slow clients not cut" % len(pending))
+            ready, _, _ = select.select(pending, [], [], left)
+            for s in ready:
+                try:
+                    data = s.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if data.startswith(b"HTTP/1.1 408 "):
+                    answered += 1
+                if not data or b"\r\n\r\n" in data:
+                    pending.remove(s)
+        check_eq(answered, 100, "408 answers")
+        for s in socks:
+            s.close()
+        settle(d, base_fds, base_rss, "100 slow clients")
+
+
+if __name__ == "__main__":
+    run_tests(globals())
