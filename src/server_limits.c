@@ -12,13 +12,15 @@
  * lock and between two MHD_run() calls: a connection still on a list
  * there has its descriptor open and its own, never closed and reused.
  * It is cut only while libmicrohttpd writes nothing to it (waiting for
- * headers or body: the previous answer was all sent before
- * NOTIFY_COMPLETED), so our 408 cannot interleave with its bytes.  We
+ * headers or body: the previous answer was all handed to the kernel
+ * before NOTIFY_COMPLETED), and our 408 goes only where the kernel holds
+ * nothing unsent either, so it cannot interleave with its bytes.  We
  * write the 408, then shutdown(SHUT_RDWR): libmicrohttpd reads the end
  * of the stream at its next turn and closes the connection its usual way.
  */
 #include <errno.h>
 #include <limits.h>
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "fnv.h"
@@ -460,6 +463,20 @@ server_limits_request_done(struct server_request *req)
 }
 
 /*
+ * Whether our bytes may go first on fd: nothing unsent in the kernel.  A
+ * client that stopped reading an earlier answer may have left libmicrohttpd
+ * bytes there (and more of them in its own buffer, sent as room comes):
+ * a 408 written then would be mixed into them.
+ */
+static bool
+nothing_unsent(int fd)
+{
+	int queued = 1;
+
+	return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued == 0;
+}
+
+/*
  * A 408 problem document with "Connection: close", whole, into a new
  * buffer (*len bytes); NULL when out of memory.
  */
@@ -494,8 +511,8 @@ answer_408(const char *detail, size_t *len)
 /*
  * Cuts c off: its deadline passed while it was waiting for headers or a
  * body (the file's top says why this is safe).  With some of a request
- * received, and the socket ours to write (not TLS), the client is told
- * 408 first; a client that sent nothing is closed without a word, as an
+ * received, and the socket ours to write (not TLS, nothing unsent), the
+ * client is told 408 first; a client that sent nothing is closed without a word, as an
  * idle kept-alive connection is.  Counted by reason.
  */
 static void
@@ -514,7 +531,8 @@ cut(struct server_thread *t, struct server_limits_conn *c)
 		return;
 	if ((body || bytes_received(fd) > c->bytes_in) &&
 	    MHD_get_connection_info(c->mhd,
-				    MHD_CONNECTION_INFO_GNUTLS_SESSION) == NULL) {
+				    MHD_CONNECTION_INFO_GNUTLS_SESSION) == NULL &&
+	    nothing_unsent(fd)) {
 		snprintf(detail, sizeof(detail), "the request %s took longer "
 			 "than %lld ms", body ? "body" : "headers",
 			 (long long)(t->clock.timeout_ns[c->phase] / 1000000));
