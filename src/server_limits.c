@@ -527,6 +527,9 @@ cut(struct server_thread *t, struct server_limits_conn *c)
 	size_t len = 0;
 
 	c->cut = true;
+	/* Counted before the client can see it, and ask /metrics. */
+	if (o->observe != NULL)
+		o->observe(o->observe_arg, &r);
 	if (fd < 0)
 		return;
 	if ((body || bytes_received(fd) > c->bytes_in) &&
@@ -546,8 +549,6 @@ cut(struct server_thread *t, struct server_limits_conn *c)
 	/* libmicrohttpd reads the end at its next turn, and closes. */
 	shutdown(fd, SHUT_RDWR);
 	log_debug("connection cut off: %s", r.reason);
-	if (o->observe != NULL)
-		o->observe(o->observe_arg, &r);
 }
 
 void
