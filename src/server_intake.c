@@ -32,6 +32,7 @@ static char nul_in_path;
  */
 struct server_conn {
 	bool fresh;	/* counted in server.fresh: no request yet */
+	struct tls_creds *tls;	/* a reference (server_tls.c); NULL: none */
 };
 
 /* MHD_get_connection_values() callback: one header into the framing. */
@@ -309,14 +310,28 @@ server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 		if (c != NULL) {
 			c->fresh = true;
 			atomic_fetch_add(&t->server->fresh, 1);
+			c->tls = server_tls_current(t->server);
 		}
 		*socket_context = c;
 		return;
 	}
 	if (c != NULL && c->fresh)
 		atomic_fetch_sub(&t->server->fresh, 1);
+	if (c != NULL)	/* gnutls_deinit() has run: see server_tls.c */
+		tls_creds_unref(c->tls);
 	free(c);
 	*socket_context = NULL;
+}
+
+const struct tls_creds *
+server_intake_conn_tls(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const struct server_conn *c = info != NULL ? info->socket_context :
+				      NULL;
+
+	return c != NULL ? c->tls : NULL;
 }
 
 /*

@@ -23,6 +23,9 @@
  *                      connection resumed and its thread woken, and a
  *                      publisher's last touch of the server
  *   server_watch.c     the hang-up watch of a suspended connection
+ *   server_tls.c       TLS: the current credentials, swapped by a reload,
+ *                      and GnuTLS's callback that serves a connection's
+ *                      credentials
  *   server_request.c   the request object: references, what the handler
  *                      reads and leaves on it, the report to the observer
  *   server_access.c    the access log: a request's target, and its line
@@ -86,6 +89,7 @@
 #include "server.h"
 #include "server_body.h"
 #include "server_pipe.h"
+#include "tls.h"
 
 #define MAX_RESPONSE_HEADERS 8
 
@@ -204,6 +208,13 @@ struct server {
 	 * reader of fresh, then active, never misses it (server_owed()).
 	 */
 	atomic_size_t fresh;
+	/*
+	 * The credentials new TLS connections get (a reference); NULL for
+	 * plain HTTP, which never changes.  tls_lock guards the pointer
+	 * only: a leaf, held for a swap or a reference.
+	 */
+	pthread_mutex_t tls_lock;
+	struct tls_creds *tls;
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
@@ -259,6 +270,19 @@ void server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 void *server_intake_on_uri(void *cls, const char *uri,
 			   struct MHD_Connection *conn);
 void server_intake_on_hang_up(struct server_request *req);
+
+/* server_intake.c: the TLS credentials of conn (borrowed), or NULL. */
+const struct tls_creds *server_intake_conn_tls(struct MHD_Connection *conn);
+
+/* server_tls.c */
+void server_tls_init(struct server *s);
+void server_tls_clear(struct server *s);
+struct tls_creds *server_tls_current(struct server *s);	/* new, or NULL */
+int server_tls_retrieve(gnutls_session_t session,
+			const gnutls_datum_t *req_ca_dn, int nreqs,
+			const gnutls_pk_algorithm_t *pk_algos,
+			int pk_algos_length, gnutls_pcert_st **chain,
+			unsigned int *length, gnutls_privkey_t *key);
 
 /* server_thread.c */
 int server_thread_start_daemon(struct server *s, struct server_thread *t,

@@ -143,10 +143,21 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
 	 * The logger comes first, so that MHD logs nothing to stderr itself.
 	 */
+	/* TLS: server_tls.c serves the certificate; none of it otherwise. */
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		  (void *)server_tls_retrieve },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0,
+		  (void *)s->opts.tls_priorities },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
 	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-				  MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+				  MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+				  (s->tls != NULL ? MHD_USE_TLS : 0),
 		0, NULL, NULL, server_intake_on_request, t,
 		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, NULL,
+		MHD_OPTION_ARRAY, s->tls != NULL ? tls : tls + 2,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,
