@@ -214,7 +214,7 @@ server_new(const struct server_options *opts)
 		log_warn("server");
 		goto fail;
 	}
-	if (s->tls != NULL && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+	if (s->tls_on && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
 		log_warnx("cannot serve TLS: libmicrohttpd is built without");
 		goto fail;
 	}

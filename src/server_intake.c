@@ -381,5 +381,14 @@ server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	/*
+	 * MHD's words for any failed TLS handshake: a client's doing (plain
+	 * HTTP, an old version, a TCP health check that connects and
+	 * closes), not a fault of ours, and frequent: debug, not warning.
+	 */
+	if (strstr(msg, "handshake message out of context") != NULL) {
+		log_debug("TLS: a handshake failed");
+		return;
+	}
 	log_warnx("libmicrohttpd: %s", msg);
 }

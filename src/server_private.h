@@ -215,6 +215,7 @@ struct server {
 	 */
 	pthread_mutex_t tls_lock;
 	struct tls_creds *tls;
+	bool tls_on;		/* s->tls != NULL; set at start, read-only */
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */

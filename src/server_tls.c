@@ -24,6 +24,7 @@ server_tls_init(struct server *s)
 {
 	pthread_mutex_init(&s->tls_lock, NULL);
 	s->tls = s->opts.tls != NULL ? tls_creds_ref(s->opts.tls) : NULL;
+	s->tls_on = s->tls != NULL;
 	s->opts.tls = NULL;	/* borrowed for server_new() only */
 }
 
@@ -39,7 +40,7 @@ server_tls_current(struct server *s)
 {
 	struct tls_creds *c = NULL;
 
-	if (s->tls == NULL)	/* plain HTTP: set once, never changes */
+	if (!s->tls_on)		/* s->tls itself is read under the lock */
 		return NULL;
 	pthread_mutex_lock(&s->tls_lock);
 	c = tls_creds_ref(s->tls);
@@ -52,7 +53,7 @@ server_set_tls(struct server *s, struct tls_creds *creds)
 {
 	struct tls_creds *old;
 
-	if (s->tls == NULL || creds == NULL)
+	if (!s->tls_on || creds == NULL)
 		return -1;
 	tls_creds_ref(creds);
 	pthread_mutex_lock(&s->tls_lock);
