@@ -143,10 +143,14 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
 	 * The logger comes first, so that MHD logs nothing to stderr itself.
 	 */
-	/* TLS: server_tls.c serves the certificate; none of it otherwise. */
+	/*
+	 * TLS: server_tls.c serves the certificate; none of it otherwise.
+	 * The typed pointer makes the compiler check the callback's type,
+	 * which the option array's void * would not.
+	 */
+	gnutls_certificate_retrieve_function2 *retrieve = server_tls_retrieve;
 	struct MHD_OptionItem tls[] = {
-		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
-		  (void *)server_tls_retrieve },
+		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)retrieve },
 		{ MHD_OPTION_HTTPS_PRIORITIES, 0,
 		  (void *)s->opts.tls_priorities },
 		{ MHD_OPTION_END, 0, NULL },

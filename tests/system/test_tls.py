@@ -260,6 +260,54 @@ def old_tls_handshake(port, pki):
         return None
 
 
+def test_100_waiting_requests_over_tls_are_answered_together():
+    """Suspend and resume over TLS, many at once: each connection
+    handshakes first, then all send GET /tasks, and all get the seed's
+    answer after about 2 s (the handshakes are not timed)."""
+    pki = Pki()
+    try:
+        pki.issue(1)
+        with tls_daemon(pki) as d:
+            conns = []
+            try:
+                for _ in range(100):
+                    s = socket.create_connection((HOST, d.port), timeout=30)
+                    conns.append(pki.context().wrap_socket(
+                        s, server_hostname=HOST))
+                t0 = time.monotonic()
+                for c in conns:
+                    c.sendall(b"GET /tasks HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+                sent = time.monotonic() - t0
+                answers = []
+                for c in conns:
+                    data = b""
+                    while True:
+                        chunk = c.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    answers.append((time.monotonic() - t0, data))
+            finally:
+                for c in conns:
+                    c.close()
+            last = max(t for t, _ in answers)
+            bad = [a for _, a in answers
+                   if not a.startswith(b"HTTP/1.1 200 ") or
+                   json.loads(a.split(b"\r\n\r\n", 1)[1]) != TASKS_BODY]
+            check(not bad, "%d of 100 not answered 200 with the seed's "
+                  "body, e.g. %r" % (len(bad), bad[:1]))
+            check_between(min(t for t, _ in answers), 1.9, 2.6 + sent,
+                          "the first answer")
+            check(last <= 2.6 + sent + 1.0, "the last answer after %.2f s"
+                  % last)
+            log("  100 requests over TLS, sent in %.3f s: answered in "
+                "%.2f to %.2f s" % (sent, min(t for t, _ in answers), last))
+            d.stop()
+    finally:
+        pki.close()
+
+
 def test_tls_1_1_is_refused_by_default():
     pki = Pki()
     try:
