@@ -389,6 +389,61 @@ def test_reload_serves_a_new_certificate_to_new_connections_only():
         pki.close()
 
 
+def test_reloads_racing_handshakes_lose_no_connection():
+    """Certificates swapped while clients handshake: every connection
+    gets one of the certificates issued, whole, and its answer."""
+    pki = Pki()
+    try:
+        pki.issue(1)
+        with tls_daemon(pki) as d:
+            done = threading.Event()
+            seen, errors = {}, []
+
+            def client():
+                while not done.is_set():
+                    try:
+                        with socket.create_connection((HOST, d.port),
+                                                      timeout=10) as s:
+                            with pki.context().wrap_socket(
+                                    s, server_hostname=HOST) as t:
+                                serial = int(
+                                    t.getpeercert()["serialNumber"], 16)
+                                t.sendall(b"GET /healthz HTTP/1.1\r\n"
+                                          b"Host: x\r\nConnection: "
+                                          b"close\r\n\r\n")
+                                first = t.recv(12)
+                        if first != b"HTTP/1.1 200":
+                            errors.append(first)
+                        seen[serial] = seen.get(serial, 0) + 1
+                    except (OSError, ssl.SSLError) as e:
+                        errors.append(repr(e))
+
+            threads = [threading.Thread(target=client) for _ in range(4)]
+            for t in threads:
+                t.start()
+            try:
+                for serial in range(2, 7):
+                    pki.issue(serial)
+                    check(reload_and_wait(d), "reload %d refused:\n%s"
+                          % (serial, d.log_text()))
+                    check_eq(peer_serial(d, pki), serial,
+                             "serial after reload %d" % serial)
+            finally:
+                done.set()
+                for t in threads:
+                    t.join(timeout=30)
+            check(not errors, "%d connections failed, e.g. %r"
+                  % (len(errors), errors[:3]))
+            check(set(seen) <= set(range(1, 7)), "serials seen: %r" % seen)
+            check(len(seen) >= 2, "the clients saw one certificate only: "
+                  "%r" % seen)
+            log("  handshakes per certificate serial across 5 reloads: %r"
+                % dict(sorted(seen.items())))
+            d.stop()
+    finally:
+        pki.close()
+
+
 def test_reload_with_a_bad_key_keeps_the_old_certificate():
     pki = Pki()
     try:
