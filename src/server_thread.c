@@ -130,19 +130,6 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	struct epoll_event mhd_ev = { .events = EPOLLIN };
 	struct epoll_event wake_ev = { .events = EPOLLIN,
 				       .data.ptr = &t->wake_fd };
-
-	t->server = s;
-	atomic_init(&t->wake_pending, false);
-	pthread_mutex_init(&t->lock, NULL);
-	t->epfd = epoll_create1(EPOLL_CLOEXEC);
-	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	/*
-	 * No MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only inside MHD_run()
-	 * on our thread.  With MHD's own threads, MHD_quiesce_daemon() races
-	 * their loop and aborts the daemon ("Failed to remove listen FD from
-	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
-	 * The logger comes first, so that MHD logs nothing to stderr itself.
-	 */
 	/*
 	 * TLS: server_tls.c serves the certificate; none of it otherwise.
 	 * The typed pointer makes the compiler check the callback's type,
@@ -156,6 +143,18 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
+	t->server = s;
+	atomic_init(&t->wake_pending, false);
+	pthread_mutex_init(&t->lock, NULL);
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/*
+	 * No MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only inside MHD_run()
+	 * on our thread.  With MHD's own threads, MHD_quiesce_daemon() races
+	 * their loop and aborts the daemon ("Failed to remove listen FD from
+	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
+	 * The logger comes first, so that MHD logs nothing to stderr itself.
+	 */
 	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 				  MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 				  (s->tls_on ? MHD_USE_TLS : 0),
