@@ -14,6 +14,7 @@
 #include "config_private.h"
 #include "kinds/kind.h"
 #include "params.h"
+#include "tls.h"
 
 /* The count sits beside the config, which is all that callers see. */
 struct config_box {
@@ -56,6 +57,10 @@ config_destroy(struct config *c)
 	}
 	free(c->routes);
 	free(c->server.listen);
+	free(c->server.cert);
+	free(c->server.key);
+	free(c->server.tls_priorities);
+	tls_creds_unref(c->server.tls);
 	free(c->server.instance);
 	free(c->path);
 }

@@ -22,6 +22,7 @@
 
 struct job_kind;
 struct param_decl;
+struct tls_creds;
 
 struct job_def {
 	char *name;
@@ -70,7 +71,15 @@ struct route {
 struct config {
 	char *path;			/* the file it was read from */
 	struct {
-		char *listen;		/* "127.0.0.1:8080", "[::1]:8080" */
+		char *listen;		/* "127.0.0.1:8080", "[::1]:8080",
+					 * "https://127.0.0.1:8443" */
+		char *cert, *key;	/* PEM files; NULL: not set */
+		char *tls_priorities;	/* GnuTLS; the default if not set */
+		/*
+		 * Loaded from cert and key by config_load() (so that a bad
+		 * pair is a config error); owned; NULL when they are not set.
+		 */
+		struct tls_creds *tls;
 		char *instance;		/* prefix of job ids */
 		unsigned threads;	/* HTTP threads */
 		unsigned max_connections;	/* 0: from RLIMIT_NOFILE */
@@ -147,9 +156,13 @@ int config_parse_bool(const char *s, bool *out);
 
 /*
  * Splits "HOST:PORT" ("127.0.0.1:8080", "[::1]:8080", "localhost:80" is
- * refused: numeric addresses only) into a socket address.  Returns 0 or -1.
+ * refused: numeric addresses only) into a socket address.  A scheme may
+ * come first: "http://" (the same as none) or "https://" (TLS: see
+ * config_listen_tls()); nothing may follow the port, not even "/".
+ * Returns 0 or -1.
  */
 struct sockaddr_storage;
+bool config_listen_tls(const char *s);	/* begins with "https://" */
 int config_parse_listen(const char *s, struct sockaddr_storage *ss,
 			unsigned *socklen);
 

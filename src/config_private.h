@@ -73,6 +73,8 @@ struct parser {
 	int *route_jobs_line;		/* parallel to cfg->routes */
 	char **route_jobs;		/* the `jobs` value of each route */
 	int max_jobs_line;		/* of [registry] max_jobs; 0: default */
+	/* Of [server] listen, cert, key and tls_priorities; 0: not set. */
+	int listen_line, cert_line, key_line, priorities_line;
 	/* Keys set in the current section, to refuse duplicates. */
 	char **keys;
 	size_t nkeys;

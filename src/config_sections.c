@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config_private.h"
+#include "tls.h"
 
 void
 config_sections_defaults(struct config *c)
@@ -87,8 +88,19 @@ key_server(struct parser *p, const char *key, const char *value)
 		if (config_parse_listen(value, &ss, &socklen))
 			return parser_bad_value(p, key, value, "ADDRESS:PORT "
 						"with a numeric address, e.g. "
-						"127.0.0.1:8080 or [::1]:8080");
+						"127.0.0.1:8080 or [::1]:8080, "
+						"or https://ADDRESS:PORT");
+		p->listen_line = p->line;
 		return parser_set_string(p, &c->server.listen, value);
+	}
+	if (!strcmp(key, "cert") || !strcmp(key, "key")) {
+		*(key[0] == 'c' ? &p->cert_line : &p->key_line) = p->line;
+		return parser_set_string(p, key[0] == 'c' ? &c->server.cert :
+					 &c->server.key, value);
+	}
+	if (!strcmp(key, "tls_priorities")) {
+		p->priorities_line = p->line;
+		return parser_set_string(p, &c->server.tls_priorities, value);
 	}
 	if (!strcmp(key, "instance")) {
 		if (!config_name_valid(value))
@@ -233,6 +245,56 @@ config_sections_key(struct parser *p, const char *key, const char *value)
 }
 
 /*
+ * TLS: the priority string is checked; cert and key go together, an
+ * https:// listen needs them, and they are loaded here, so that a bad
+ * pair is refused with its line, by `-t` and by a reload alike.  Without
+ * https:// they are loaded all the same: `-l https://...` or the scheme
+ * under socket activation may use them.  Returns 0, or -1 (error set).
+ */
+static int
+finish_tls(struct parser *p)
+{
+	struct config *c = p->cfg;
+	char why[200], which;
+
+	if (c->server.tls_priorities == NULL) {
+		if ((c->server.tls_priorities =
+		     strdup(TLS_PRIORITIES_DEFAULT)) == NULL)
+			goto nomem;
+	} else if (tls_priorities_check(c->server.tls_priorities, why,
+					sizeof(why)) != 0) {
+		parser_error(p, p->priorities_line, "bad tls_priorities: %s",
+			     why);
+		return -1;
+	}
+	if ((c->server.cert == NULL) != (c->server.key == NULL)) {
+		parser_error(p, c->server.cert ? p->cert_line : p->key_line,
+			     "cert and key go together: %s is missing",
+			     c->server.cert ? "key" : "cert");
+		return -1;
+	}
+	if (c->server.cert == NULL) {
+		if (config_listen_tls(c->server.listen)) {
+			parser_error(p, p->listen_line, "listen = https://... "
+				     "needs cert and key in [server]");
+			return -1;
+		}
+		return 0;
+	}
+	c->server.tls = tls_creds_load(c->server.cert, c->server.key, why,
+				       sizeof(why), &which);
+	if (c->server.tls == NULL) {
+		parser_error(p, which == 'c' ? p->cert_line : p->key_line,
+			     "%s", why);
+		return -1;
+	}
+	return 0;
+nomem:
+	parser_error(p, 0, "out of memory");
+	return -1;
+}
+
+/*
  * The listen address has a default of its own; the instance name, when
  * not set, is the host's, if it is a valid name.
  */
@@ -244,6 +306,8 @@ config_sections_finish(struct parser *p)
 	if (c->server.listen == NULL &&
 	    (c->server.listen = strdup("127.0.0.1:8080")) == NULL)
 		goto nomem;
+	if (finish_tls(p) != 0)
+		return -1;
 	if (c->server.instance == NULL) {
 		char host[256];
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "config_private.h"
@@ -271,15 +272,27 @@ config_parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+bool
+config_listen_tls(const char *s)
+{
+	return strncasecmp(s, "https://", 8) == 0;
+}
+
 int
 config_parse_listen(const char *s, struct sockaddr_storage *ss,
 		    unsigned *socklen)
 {
 	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
+	const char *colon;
 	unsigned port;
 	size_t hlen;
 
+	/* Schemes are case-insensitive (RFC 3986, 3.1). */
+	if (strncasecmp(s, "http://", 7) == 0)
+		s += 7;
+	else if (config_listen_tls(s))
+		s += 8;
+	colon = strrchr(s, ':');
 	if (colon == NULL || config_parse_uint(colon + 1, 0, 65535, &port))
 		return -1;
 	hlen = (size_t)(colon - s);

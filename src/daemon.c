@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "kinds/kinds.h"
 #include "log.h"
+#include "tls.h"
 
 #define EXPIRY_PERIOD_NS INT64_C(1000000000)
 /*
@@ -175,12 +176,12 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 
 /*
  * The HTTP server on addr, or on listen_fd (taken) with addr NULL,
- * answering through the API.  0, or -1 (logged).
+ * answering through the API, over TLS with `tls`.  0, or -1 (logged).
  */
 static int
 start_server(struct daemon *d, const struct config *cfg,
 	     const struct sockaddr_storage *addr, unsigned addrlen,
-	     int listen_fd)
+	     int listen_fd, bool tls)
 {
 	struct server_options opts;
 
@@ -201,8 +202,39 @@ start_server(struct daemon *d, const struct config *cfg,
 	opts.observe = api_metrics_observe;
 	opts.observe_arg = &d->metrics;
 	opts.access_log = cfg->log.access_log;
+	if (tls) {
+		opts.tls = cfg->server.tls;
+		opts.tls_priorities = cfg->server.tls_priorities;
+	}
 	d->server = server_new(&opts);
 	return d->server != NULL ? 0 : -1;
+}
+
+/*
+ * TLS is on when the listen in use (-l, or [server] listen; under socket
+ * activation its address is ignored, not its scheme) is https://, and
+ * then needs cert and key, which config_load() has loaded.  Returns 0, or
+ * -1 (logged).
+ */
+static int
+check_tls(const struct config *cfg, const char *listen)
+{
+	char serial[48];
+
+	if (!config_listen_tls(listen)) {
+		if (cfg->server.tls != NULL)
+			log_warnx("[server] cert and key are not used: listen "
+				  "%s is not https://", listen);
+		return 0;
+	}
+	if (cfg->server.tls == NULL) {
+		log_warnx("listen %s needs [server] cert and key", listen);
+		return -1;
+	}
+	tls_creds_serial(cfg->server.tls, serial, sizeof(serial));
+	log_info("TLS: certificate %s (serial %s), priorities %s",
+		 cfg->server.cert, serial, cfg->server.tls_priorities);
+	return 0;
 }
 
 int
@@ -229,24 +261,28 @@ daemon_start(struct daemon *d, struct config *cfg,
 			 "manager; listen %s (%s) is ignored", listen_fd, listen,
 			 listen_override ? "-l" : "[server] listen");
 	else if (config_parse_listen(listen, &ss, &socklen) != 0) {
-		log_warnx("bad listen address '%s' (expected ADDRESS:PORT)",
+		log_warnx("bad listen address '%s' (expected "
+			  "[https://]ADDRESS:PORT)",
 			  listen);
 		goto fail;
 	}
+	if (check_tls(cfg, listen) != 0)
+		goto fail;
 	if (api_metrics_init(&d->metrics, cfg->pool.workers) != 0 ||
 	    start_job_machinery(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
 	/* From here the server owns listen_fd, on failure too. */
 	if (start_server(d, cfg, d->socket_passed ? NULL : &ss, socklen,
-			 listen_fd) != 0) {
+			 listen_fd, config_listen_tls(listen)) != 0) {
 		listen_fd = -1;
 		goto fail;
 	}
 	server_address(d->server, where, sizeof(where));
-	log_info("listening on %s (port %u), %u HTTP threads, %u workers, "
-		 "%zu jobs and %zu routes from %s", d->socket_passed ? where :
-		 listen, (unsigned)server_port(d->server), cfg->server.threads,
+	log_info("listening on %s%s (port %u), %u HTTP threads, %u workers, "
+		 "%zu jobs and %zu routes from %s", d->socket_passed &&
+		 config_listen_tls(listen) ? "https://" : "",
+		 d->socket_passed ? where : listen, (unsigned)server_port(d->server), cfg->server.threads,
 		 cfg->pool.workers, cfg->njobs, cfg->nroutes, cfg->path);
 	return 0;
 fail:
@@ -325,6 +361,26 @@ warn_restart_needed(const struct daemon *d, const struct config *old,
 		log_warnx("reload: [pool] changes only on restart");
 	if (strcmp(old->server.instance, new->server.instance))
 		log_warnx("reload: instance name changes only on restart");
+	if (strcmp(old->server.tls_priorities, new->server.tls_priorities))
+		log_warnx("reload: tls_priorities changes only on restart");
+}
+
+/*
+ * A TLS server serves the new config's certificate and key to the
+ * connections accepted from now on.  Without them (its listen is no
+ * longer https://: that takes a restart) the old ones stay.
+ */
+static void
+reload_tls(struct daemon *d, const struct config *cfg)
+{
+	char serial[48];
+
+	if (cfg->server.tls == NULL ||
+	    server_set_tls(d->server, cfg->server.tls) != 0)
+		return;
+	tls_creds_serial(cfg->server.tls, serial, sizeof(serial));
+	log_info("reload: TLS certificate %s (serial %s) for new "
+		 "connections", cfg->server.cert, serial);
 }
 
 void
@@ -338,6 +394,7 @@ daemon_reload(struct daemon *d, struct config *cfg)
 	d->cfg = config_ref(cfg);
 	pthread_mutex_unlock(&d->config_lock);
 	warn_restart_needed(d, old, cfg);
+	reload_tls(d, cfg);
 	evicted = registry_set_limits(d->registry, cfg->registry.max_jobs,
 				      cfg->registry.retain_ns);
 	api_run_table_set_limits(d->runs, cfg->registry.max_runs,

@@ -43,7 +43,10 @@ usage(FILE *out)
 		"                             (default %s)\n"
 		"  -l, --listen=address:port  listen here instead of [server] "
 		"listen,\n"
-		"                             e.g. 127.0.0.1:8080 or [::1]:0\n"
+		"                             e.g. 127.0.0.1:8080 or [::1]:0;\n"
+		"                             https://127.0.0.1:8443 for TLS "
+		"(needs\n"
+		"                             [server] cert and key)\n"
 		"  -t, --test                 check the configuration and exit\n"
 		"  -v, --verbose              log more (debug); overrides [log] "
 		"level\n"
@@ -210,8 +213,8 @@ check_listen_option(const char *listen)
 
 	if (listen == NULL || config_parse_listen(listen, &ss, &len) == 0)
 		return 0;
-	log_error("-l %s: expected ADDRESS:PORT with a numeric address",
-		  listen);
+	log_error("-l %s: expected ADDRESS:PORT with a numeric address, "
+		  "or https://ADDRESS:PORT", listen);
 	return -1;
 }
 

@@ -135,6 +135,7 @@ server_destroy(struct server *s, unsigned running, unsigned started)
 		close(s->listen_fd);
 	server_limits_free(s->limits);	/* every connection has left it */
 	free(s->threads);
+	server_tls_clear(s);
 	pthread_cond_destroy(&s->publishers_done);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
@@ -183,6 +184,9 @@ server_new(const struct server_options *opts)
 	}
 	s->opts = *opts;
 	s->opts.addr = NULL;	/* borrowed for this call only */
+	if (s->opts.tls_priorities == NULL)
+		s->opts.tls_priorities = TLS_PRIORITIES_DEFAULT;
+	server_tls_init(s);	/* takes opts.tls */
 	/* A passed socket is ours from here: server_destroy() closes it. */
 	s->listen_fd = opts->addr == NULL ? opts->listen_fd : -1;
 	atomic_init(&s->stop, false);
@@ -218,6 +222,10 @@ server_new(const struct server_options *opts)
 		log_warn("server");
 		goto fail;
 	}
+	if (s->tls_on && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		log_warnx("cannot serve TLS: libmicrohttpd is built without");
+		goto fail;
+	}
 	if (opts->addr != NULL)
 		s->listen_fd = listen_socket(opts->addr, opts->addrlen);
 	else if (adopt_socket(s->listen_fd) != 0)
@@ -229,6 +237,7 @@ server_new(const struct server_options *opts)
 		if (server_thread_start_daemon(s, &s->threads[started],
 				limit / n + (started < limit % n)) != 0)
 			goto fail;
+	s->opts.tls_priorities = NULL;	/* borrowed: the daemons have it */
 	running = start_threads(s);
 	if (running < n)
 		goto fail;

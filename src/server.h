@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct tls_creds;
+
 /* What a streamed answer may hold unsent, unless server_options says. */
 #define SERVER_STREAM_BUFFER_DEFAULT ((size_t)4 << 20)	/* 4 MiB */
 
@@ -79,6 +81,13 @@ struct server_options {
 	const struct sockaddr *addr;
 	socklen_t addrlen;
 	int listen_fd;
+	/*
+	 * TLS: the certificate and key (borrowed for server_new() only; the
+	 * server takes its own reference) and the GnuTLS priority string
+	 * (borrowed for server_new() only); tls NULL: plain HTTP.
+	 */
+	struct tls_creds *tls;
+	const char *tls_priorities;
 	unsigned threads;
 	/*
 	 * Connections served at once, 0: from RLIMIT_NOFILE; and from one
@@ -122,6 +131,14 @@ struct server_options {
  * reason logged.
  */
 struct server *server_new(const struct server_options *opts);
+
+/*
+ * Serves creds (a reference is taken) to TLS connections accepted from
+ * now on; those accepted before keep theirs until they close.  Any
+ * thread.  Returns 0, or -1 (nothing changes) when the server does not
+ * speak TLS or creds is NULL.
+ */
+int server_set_tls(struct server *s, struct tls_creds *creds);
 
 /* The port actually bound (useful with port 0). */
 uint16_t server_port(struct server *s);

@@ -33,6 +33,7 @@ static char nul_in_path;
 struct server_conn {
 	bool fresh;	/* counted in server.fresh: no request yet */
 	struct server_limits_conn limits;	/* server_limits.c's */
+	struct tls_creds *tls;	/* a reference (server_tls.c); NULL: none */
 };
 
 /* The socket context of conn; NULL if it has none (out of memory). */
@@ -327,16 +328,28 @@ server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 			c->fresh = true;
 			atomic_fetch_add(&t->server->fresh, 1);
 			server_limits_accepted(t, conn, &c->limits);
+			c->tls = server_tls_current(t->server);
 		}
 		*socket_context = c;
 		return;
 	}
 	if (c != NULL && c->fresh)
 		atomic_fetch_sub(&t->server->fresh, 1);
-	if (c != NULL)
+	if (c != NULL) {
 		server_limits_closed(t, &c->limits);
+		/* gnutls_deinit() has run: see server_tls.c */
+		tls_creds_unref(c->tls);
+	}
 	free(c);
 	*socket_context = NULL;
+}
+
+const struct tls_creds *
+server_intake_conn_tls(struct MHD_Connection *conn)
+{
+	const struct server_conn *c = conn_context(conn);
+
+	return c != NULL ? c->tls : NULL;
 }
 
 /*
@@ -386,5 +399,14 @@ server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	/*
+	 * MHD's words for any failed TLS handshake: a client's doing (plain
+	 * HTTP, an old version, a TCP health check that connects and
+	 * closes), not a fault of ours, and frequent: debug, not warning.
+	 */
+	if (strstr(msg, "handshake message out of context") != NULL) {
+		log_debug("TLS: a handshake failed");
+		return;
+	}
 	log_warnx("libmicrohttpd: %s", msg);
 }

@@ -23,6 +23,9 @@
  *                      connection resumed and its thread woken, and a
  *                      publisher's last touch of the server
  *   server_watch.c     the hang-up watch of a suspended connection
+ *   server_tls.c       TLS: the current credentials, swapped by a reload,
+ *                      and GnuTLS's callback that serves a connection's
+ *                      credentials
  *   server_request.c   the request object: references, what the handler
  *                      reads and leaves on it, the report to the observer
  *   server_access.c    the access log: a request's target, and its line
@@ -90,6 +93,7 @@
 #include "server_body.h"
 #include "server_limits.h"
 #include "server_pipe.h"
+#include "tls.h"
 
 #define MAX_RESPONSE_HEADERS 8
 
@@ -213,6 +217,14 @@ struct server {
 	 */
 	atomic_size_t fresh;
 	struct server_limits *limits;	/* owned: connections counted */
+	/*
+	 * The credentials new TLS connections get (a reference); NULL for
+	 * plain HTTP, which never changes.  tls_lock guards the pointer
+	 * only: a leaf, held for a swap or a reference.
+	 */
+	pthread_mutex_t tls_lock;
+	struct tls_creds *tls;
+	bool tls_on;		/* s->tls != NULL; set at start, read-only */
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
@@ -294,6 +306,18 @@ int server_limits_body_in(struct server_request *req);
 void server_limits_request_done(struct server_request *req);
 void server_limits_expire(struct server_thread *t);
 int server_limits_timeout_ms(struct server_thread *t);
+/* server_intake.c: the TLS credentials of conn (borrowed), or NULL. */
+const struct tls_creds *server_intake_conn_tls(struct MHD_Connection *conn);
+
+/* server_tls.c */
+void server_tls_init(struct server *s);
+void server_tls_clear(struct server *s);
+struct tls_creds *server_tls_current(struct server *s);	/* new, or NULL */
+int server_tls_retrieve(gnutls_session_t session,
+			const gnutls_datum_t *req_ca_dn, int nreqs,
+			const gnutls_pk_algorithm_t *pk_algos,
+			int pk_algos_length, gnutls_pcert_st **chain,
+			unsigned int *length, gnutls_privkey_t *key);
 
 /* server_thread.c */
 int server_thread_start_daemon(struct server *s, struct server_thread *t,

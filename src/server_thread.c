@@ -135,6 +135,18 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	struct epoll_event mhd_ev = { .events = EPOLLIN };
 	struct epoll_event wake_ev = { .events = EPOLLIN,
 				       .data.ptr = &t->wake_fd };
+	/*
+	 * TLS: server_tls.c serves the certificate; none of it otherwise.
+	 * The typed pointer makes the compiler check the callback's type,
+	 * which the option array's void * would not.
+	 */
+	gnutls_certificate_retrieve_function2 *retrieve = server_tls_retrieve;
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)retrieve },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0,
+		  (void *)s->opts.tls_priorities },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 
 	t->server = s;
 	server_limits_clock_init(&t->clock, s->opts.header_timeout_ns,
@@ -151,9 +163,11 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	 * The logger comes first, so that MHD logs nothing to stderr itself.
 	 */
 	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-				  MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+				  MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+				  (s->tls_on ? MHD_USE_TLS : 0),
 		0, NULL, NULL, server_intake_on_request, t,
 		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, NULL,
+		MHD_OPTION_ARRAY, s->tls_on ? tls : tls + 2,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,

@@ -129,7 +129,8 @@ BAD_CONFIGS = [
      "bad value 'sometimes' for wait (expected all, first, any or none)"),
     ("[server]\nlisten = localhost:8080\n", 2,
      "bad value 'localhost:8080' for listen (expected ADDRESS:PORT with a "
-     "numeric address, e.g. 127.0.0.1:8080 or [::1]:8080)"),
+     "numeric address, e.g. 127.0.0.1:8080 or [::1]:8080, or "
+     "https://ADDRESS:PORT)"),
     ("[server]\n[log]\n[server]\n", 3, "section [server] appears twice"),
     ("[server\nthreads = 2\n", 1, "section header without ']'"),
     ("[registry]\nmax_jobs = 16\n[job j]\nkind = sleep\n[route /r]\njobs = "

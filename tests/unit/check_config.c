@@ -1002,6 +1002,16 @@ static const struct {
 	  "'127.0.0.1:65536' for listen" },
 	{ "server", "listen", "127.0.0.1", "bad value '127.0.0.1' for "
 	  "listen" },
+	{ "server", "listen", "https://localhost:8443", "bad value "
+	  "'https://localhost:8443' for listen (expected ADDRESS:PORT" },
+	{ "server", "listen", "https://127.0.0.1:8443", "listen = "
+	  "https://... needs cert and key in [server]" },
+	{ "server", "cert", "/nonexistent.pem", "cert and key go together: "
+	  "key is missing" },
+	{ "server", "key", "/nonexistent.key", "cert and key go together: "
+	  "cert is missing" },
+	{ "server", "tls_priorities", "NORMAL:+NO-SUCH-THING", "bad "
+	  "tls_priorities: The request is invalid. at: +NO-SUCH-THING" },
 	{ "server", "instance", "node/1", "bad value 'node/1' for instance "
 	  "(expected 1 to 64 of A-Z a-z 0-9 _ . -)" },
 	{ "server", "instance", "i123456789i123456789i123456789i123456789"
@@ -1718,6 +1728,35 @@ START_TEST(test_parse_size_refuses)
 }
 END_TEST
 
+/* ---- TLS files ------------------------------------------------------------ */
+
+/*
+ * An unreadable certificate is refused at cert's line, whatever the order
+ * of the keys: the pair is read once the whole file is, certificate
+ * first.
+ */
+START_TEST(test_unreadable_cert_or_key_is_refused_at_its_line)
+{
+	struct config_error err;
+	const char *cert = write_file("not.pem", "no certificate here\n");
+
+	load_refused("[server]\nkey = /nonexistent/k.pem\ncert = "
+		     "/nonexistent/c.pem\n", &err);
+	ck_assert_int_eq(err.line, 3);
+	ck_assert_reason(err, "cannot read /nonexistent/c.pem: No such file");
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "[server]\ncert = %s\nkey = "
+			 "/nonexistent/k.pem\n", cert);
+		load_refused(text, &err);
+		ck_assert_int_eq(err.line, 2);
+		ck_assert_reason(err, "no PEM certificate chain of at most "
+				 "16");
+	}
+}
+END_TEST
+
 /* ---- config_parse_listen ------------------------------------------------- */
 
 START_TEST(test_parse_listen_takes_ipv4_address_and_port)
@@ -1780,7 +1819,51 @@ static const char *const refused_listens[] = {
 	"[127.0.0.1]:80",
 	"256.0.0.1:80",
 	"",
+	"https://",		/* a scheme, then ADDRESS:PORT */
+	"http://",
+	"https://localhost:8443",
+	"https://127.0.0.1:8443/",	/* no path */
+	"https://127.0.0.1",
+	"ftp://127.0.0.1:21",	/* http and https only */
+	"https:/127.0.0.1:8443",
+	"https//127.0.0.1:8443",
+	"httpss://127.0.0.1:8443",
+	" https://127.0.0.1:8443",
+	"http://https://127.0.0.1:8443",
 };
+
+/* Each with its port and whether it means TLS. */
+static const struct {
+	const char *listen;
+	unsigned port;
+	bool tls;
+} schemed_listens[] = {
+	{ "https://127.0.0.1:8443", 8443, true },
+	{ "HTTPS://127.0.0.1:8443", 8443, true },	/* RFC 3986 3.1 */
+	{ "https://[::1]:0", 0, true },
+	{ "https://*:443", 443, true },
+	{ "http://127.0.0.1:8080", 8080, false },
+	{ "Http://[::1]:80", 80, false },
+	{ "127.0.0.1:8443", 8443, false },	/* bare: plain HTTP */
+};
+
+START_TEST(test_parse_listen_takes_a_scheme)
+{
+	struct sockaddr_storage ss;
+	unsigned len = 0, port;
+
+	ck_assert_msg(config_parse_listen(schemed_listens[_i].listen, &ss,
+					  &len) == 0, "refused \"%s\"",
+		      schemed_listens[_i].listen);
+	port = ntohs(ss.ss_family == AF_INET6 ?
+		     ((struct sockaddr_in6 *)&ss)->sin6_port :
+		     ((struct sockaddr_in *)&ss)->sin_port);
+	ck_assert_uint_eq(port, schemed_listens[_i].port);
+	ck_assert_msg(config_listen_tls(schemed_listens[_i].listen) ==
+		      schemed_listens[_i].tls, "\"%s\": TLS is %d",
+		      schemed_listens[_i].listen, !schemed_listens[_i].tls);
+}
+END_TEST
 
 START_TEST(test_parse_listen_refuses)
 {
@@ -2160,6 +2243,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_unknown_key_in_fixed_section_is_refused_at_its_line,
 			    0, NELEMS(fixed_sections));
 	tcase_add_test(tc, test_unknown_key_in_route_is_refused_at_its_line);
+	tcase_add_test(tc, test_unreadable_cert_or_key_is_refused_at_its_line);
 	tcase_add_test(tc, test_unknown_key_in_sleep_job_is_refused_at_its_line);
 	tcase_add_test(tc, test_key_outside_any_section_is_refused_at_its_line);
 	tcase_add_test(tc, test_key_set_twice_is_refused_at_the_second);
@@ -2230,6 +2314,8 @@ config_suite(void)
 	tcase_add_test(tc, test_parse_listen_takes_star_as_any_ipv4_address);
 	tcase_add_loop_test(tc, test_parse_listen_refuses,
 			    0, NELEMS(refused_listens));
+	tcase_add_loop_test(tc, test_parse_listen_takes_a_scheme,
+			    0, NELEMS(schemed_listens));
 	tcase_add_test(tc, test_parse_uint_accepts_the_bounds_and_refuses_beyond);
 	tcase_add_test(tc, test_parse_bool_takes_yes_true_on_and_no_false_off);
 	suite_add_tcase(s, tc);
