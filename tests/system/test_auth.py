@@ -271,6 +271,42 @@ def test_idempotency_keys_are_per_token():
         check(third not in (mine, theirs), "a third token: its own run")
 
 
+def test_openapi_declares_the_bearer_scheme_where_tokens_are_needed():
+    from test_openapi import validate
+    with Tokens() as t, Daemon(t.config("metrics = open\n")) as d:
+        status, _, body, _ = d.request("GET", "/openapi.json",
+                                       headers=bearer(TOKEN_CI))
+        check_eq(status, 200, "GET /openapi.json")
+        doc = json.loads(body)
+        check_eq(doc["components"]["securitySchemes"],
+                 {"bearer": {"type": "http", "scheme": "bearer",
+                             "description": doc["components"]
+                             ["securitySchemes"]["bearer"]["description"]}},
+                 "securitySchemes")
+        check("security" not in doc, "no top-level security")
+        secured = {}
+        for path, item in doc["paths"].items():
+            for method, op in item.items():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                has = op.get("security") == [{"bearer": []}]
+                check_eq(("401" in op["responses"], "403" in op["responses"]),
+                         (has, has), "%s %s: 401 and 403" % (method, path))
+                secured[(method, path)] = has
+        for key, want in ((("get", "/healthz"), False),
+                          (("get", "/metrics"), False),
+                          (("get", "/openapi.json"), True),
+                          (("get", "/jobs"), True), (("post", "/jobs"), True),
+                          (("get", "/jobs/{id}"), True),
+                          (("delete", "/jobs/{id}"), True),
+                          (("get", "/runs"), True),
+                          (("get", "/runs/{id}"), True),
+                          (("get", "/greet"), True),
+                          (("get", "/public"), False)):
+            check_eq(secured.get(key), want, "security of %s %s" % key)
+        validate(body, "the document with tokens")
+
+
 def test_sighup_rereads_the_tokens_file():
     with Tokens() as t, Daemon(t.config()) as d:
         new = "newcomer-4Hk9Qz7Rw2Xb"
