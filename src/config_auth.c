@@ -52,9 +52,12 @@ config_auth_key(struct parser *p, const char *key, const char *value)
 	struct config *c = p->cfg;
 
 	if (!strcmp(key, "tokens")) {
-		if (value[0] != '/')
-			return parser_bad_value(p, key, value, "an absolute "
-						"path");
+		/* Not quoted: a token written here by mistake would be. */
+		if (value[0] != '/') {
+			parser_error(p, p->line, "tokens must be the absolute "
+				     "path of the tokens file");
+			return -1;
+		}
 		p->tokens_line = p->line;
 		return parser_set_string(p, &c->auth.tokens_path, value);
 	}

@@ -307,7 +307,8 @@ config_refused(const char *conf, const char *file, int line,
 START_TEST(test_config_refuses_bad_auth)
 {
 	write_file("tokens", "ci " TOK_A "\n", 0600);
-	config_refused("[auth]\ntokens = tokens\n", NULL, 2, "absolute path");
+	config_refused("[auth]\ntokens = " TOK_A "\n", NULL, 2,
+		       "absolute path of the tokens file");
 	config_refused("[auth]\nmetrics = yes\n", NULL, 2, "open or token");
 	config_refused("[auth]\nrealm = x\n", NULL, 2, "unknown key");
 	config_refused("[auth]\nmetrics = open\n", NULL, 1,
