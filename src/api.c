@@ -1,6 +1,7 @@
 /*
  * api.c - see api.h.  Which resource a request is for; the resources are
  * in api_jobs.c (job instances and their listing), api_runs.c (runs),
+ * api_auth.c (which need a bearer token, and the 401 and 403 answers),
  * api_start.c (starting and answering a run: a configured route, or
  * POST /jobs from api_post.c), api_metrics.c and api_openapi.c, with the
  * JSON pieces of the answers in api_json.c.
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_auth.h"
 #include "api_start.h"
 #include "api_jobs.h"
 #include "api_json.h"
@@ -52,16 +54,17 @@ refused_stopping(struct daemon *d, struct server_request *req)
 	return atomic_load(&d->stopping) && !server_request_first(req);
 }
 
-/* /jobs: GET lists the jobs, POST starts an ad-hoc run. */
+/* /jobs: GET lists the jobs, POST starts an ad-hoc run as who may. */
 static enum server_handled
-jobs_collection(struct daemon *d, struct server_request *req)
+jobs_collection(struct daemon *d, struct server_request *req,
+		const struct auth_token *who)
 {
 	if (api_is_read(req))
 		return api_job_list(d, req);
 	if (strcmp(server_request_method(req), "POST") != 0)
 		return api_method_not_allowed(req, "GET, HEAD, POST");
 	if (!refused_stopping(d, req))
-		return api_post_jobs(d, req);
+		return api_post_jobs(d, req, who);
 	server_request_set_reason(req, "stopping");
 	server_add_header(req, "Retry-After", "1");
 	return api_respond_problem(req, 503, "the daemon is stopping");
@@ -78,30 +81,44 @@ resource_id(const char *path, const char *prefix, size_t n)
 }
 
 /*
+ * Labels req (its metrics label: what matched, never the raw path), then
+ * whether it may go on to that resource under cfg (api_auth.h): true,
+ * else false having answered 401 or 403 in *handled.
+ */
+static bool
+admit(struct server_request *req, const struct config *cfg,
+      const char *label, const struct auth_token **who,
+      enum server_handled *handled)
+{
+	server_request_set_label(req, label);
+	return api_auth_pass(req, cfg, label, NULL, who, handled);
+}
+
+/*
  * The daemon's own resources: serves req and returns true, or returns
  * false when path is none of them.  Reads are answered while the daemon
- * stops; what starts jobs is not.  Each request gets its metrics label:
- * what matched, never the raw path.
+ * stops; what starts jobs is not.
  */
 static bool
 built_in(struct daemon *d, struct server_request *req, const char *path,
-	 enum server_handled *handled)
+	 const struct config *cfg, enum server_handled *handled)
 {
+	const struct auth_token *who;
 	const char *id;
 
 	if ((id = resource_id(path, "/jobs/", 6)) != NULL) {
-		server_request_set_label(req, "/jobs/{id}");
-		*handled = api_job_resource(d, req, id);
+		if (admit(req, cfg, "/jobs/{id}", &who, handled))
+			*handled = api_job_resource(d, req, id);
 		return true;
 	}
 	if ((id = resource_id(path, "/runs/", 6)) != NULL) {
-		server_request_set_label(req, "/runs/{id}");
-		*handled = api_run_resource(d, req, id);
+		if (admit(req, cfg, "/runs/{id}", &who, handled))
+			*handled = api_run_resource(d, req, id);
 		return true;
 	}
 	if (!strcmp(path, "/runs")) {
-		server_request_set_label(req, "/runs");
-		*handled = api_runs_list(d, req);
+		if (admit(req, cfg, "/runs", &who, handled))
+			*handled = api_runs_list(d, req);
 		return true;
 	}
 	if (!strcmp(path, "/healthz")) {
@@ -110,18 +127,18 @@ built_in(struct daemon *d, struct server_request *req, const char *path,
 		return true;
 	}
 	if (!strcmp(path, "/metrics")) {
-		server_request_set_label(req, "/metrics");
-		*handled = api_metrics_get(d, req);
+		if (admit(req, cfg, "/metrics", &who, handled))
+			*handled = api_metrics_get(d, req);
 		return true;
 	}
 	if (!strcmp(path, "/openapi.json")) {
-		server_request_set_label(req, "/openapi.json");
-		*handled = api_openapi_resource(d, req);
+		if (admit(req, cfg, "/openapi.json", &who, handled))
+			*handled = api_openapi_resource(d, req);
 		return true;
 	}
 	if (!strcmp(path, "/jobs")) {
-		server_request_set_label(req, "/jobs");
-		*handled = jobs_collection(d, req);
+		if (admit(req, cfg, "/jobs", &who, handled))
+			*handled = jobs_collection(d, req, who);
 		return true;
 	}
 	return false;
@@ -132,19 +149,25 @@ api_handle(struct server_request *req, void *arg)
 {
 	struct daemon *d = arg;
 	const char *path = server_request_path(req);
+	const struct auth_token *who;
 	const struct route *route;
-	struct config *cfg;
+	struct config *cfg = daemon_config(d);
 	enum server_handled handled;
 
-	if (built_in(d, req, path, &handled))
+	if (built_in(d, req, path, cfg, &handled)) {
+		config_unref(cfg);
 		return handled;
-	cfg = daemon_config(d);
+	}
 	route = config_find_route(cfg, path);
 	if (route != NULL) {	/* the config may go: a lasting copy */
 		server_request_set_label(req, api_metrics_route_label(
 			&d->metrics, route->path));
 		/* Whatever the answer: 405, 400, 503 or the run's. */
 		server_request_log_query(req, api_params_shown, route);
+	}
+	if (!api_auth_pass(req, cfg, NULL, route, &who, &handled)) {
+		config_unref(cfg);
+		return handled;
 	}
 	if (refused_stopping(d, req)) {
 		config_unref(cfg);
@@ -157,7 +180,7 @@ api_handle(struct server_request *req, void *arg)
 	else if (strcmp(server_request_method(req), route->method) != 0)
 		handled = api_method_not_allowed(req, route->method);
 	else
-		handled = api_start_route(d, req, cfg, route);
+		handled = api_start_route(d, req, cfg, route, who);
 	config_unref(cfg);
 	return handled;
 }

@@ -10,6 +10,18 @@
 #include "fnv.h"
 #include "http.h"
 
+/* "SCOPE KEY" as a new string, or NULL when out of memory. */
+static char *
+scoped_key(const char *scope, const char *key)
+{
+	size_t n = strlen(scope) + 1 + strlen(key) + 1;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s %s", scope, key);
+	return s;
+}
+
 /* A separator that no method, path or argument holds as such. */
 static uint64_t
 fnv1a_mark(uint64_t h, unsigned char mark)
@@ -52,7 +64,8 @@ fingerprint(struct server_request *req)
 }
 
 int
-api_idempotency_read(struct server_request *req, struct api_idempotency *out)
+api_idempotency_read(struct server_request *req, const char *scope,
+		     struct api_idempotency *out)
 {
 	const char *key = server_request_header(req, "Idempotency-Key");
 	size_t i, n;
@@ -71,7 +84,11 @@ api_idempotency_read(struct server_request *req, struct api_idempotency *out)
 				    "255 visible ASCII characters");
 		return -1;
 	}
-	if ((out->key = strdup(key)) == NULL) {
+	if (scope != NULL)
+		out->key = scoped_key(scope, key);
+	else
+		out->key = strdup(key);
+	if (out->key == NULL) {
 		api_respond_problem(req, 503, "out of memory");
 		return -1;
 	}

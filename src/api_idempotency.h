@@ -28,9 +28,13 @@ struct api_idempotency {
  * Reads req's key, during the handler call.  Returns 0 with out->key a
  * new string and out->fingerprint, or out->key NULL for a request without
  * a key (or not a POST); or answers 400 (a key that is empty, too long, or
- * not visible ASCII) or 503, and returns -1.
+ * not visible ASCII) or 503, and returns -1.  scope (the name of the
+ * request's bearer token, or NULL) makes the key the client's own: the
+ * stored key is "SCOPE KEY", which no other scope and no unscoped key can
+ * be (a key has no blank), so one client cannot reach another's run by
+ * sending its key.
  */
-int api_idempotency_read(struct server_request *req,
+int api_idempotency_read(struct server_request *req, const char *scope,
 			 struct api_idempotency *out);
 
 /*

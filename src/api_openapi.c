@@ -539,7 +539,7 @@ api_openapi_document(const struct config *cfg)
 	for (i = 0; i < cfg->nroutes; i++)
 		if (add_route(paths, &cfg->routes[i], used))
 			goto fail;
-	if (add_jobs(doc, cfg))
+	if (add_jobs(doc, cfg) || api_openapi_add_security(doc, cfg))
 		goto fail;
 	json_decref(used);
 	return doc;

@@ -37,6 +37,14 @@ json_t *api_openapi_document(const struct config *cfg);
  */
 json_t *api_openapi_decl_schema(const struct param_decl *d);
 
+/*
+ * With tokens in cfg: declares the bearer scheme in doc and marks each
+ * operation that needs a token (api_auth.h) with it and its 401 and 403
+ * answers.  Without tokens, nothing.  Returns 0, or -1 when out of
+ * memory.  (api_openapi_auth.c)
+ */
+int api_openapi_add_security(json_t *doc, const struct config *cfg);
+
 /* /openapi.json: GET or HEAD the document of the current config. */
 enum server_handled api_openapi_resource(struct daemon *d,
 					 struct server_request *req);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_auth.h"
 #include "api_start.h"
 #include "api_json.h"
 #include "api_params.h"
@@ -245,7 +246,8 @@ read_spec(const struct config *cfg, const json_t *body,
 }
 
 enum server_handled
-api_post_jobs(struct daemon *d, struct server_request *req)
+api_post_jobs(struct daemon *d, struct server_request *req,
+	      const struct auth_token *who)
 {
 	const char *type = server_request_header(req, "Content-Type");
 	struct call_spec spec;
@@ -291,6 +293,13 @@ api_post_jobs(struct daemon *d, struct server_request *req)
 		}
 		return refuse(req, errors);
 	}
+	if (api_auth_jobs(req, who, spec.jobs, spec.njobs) != 0) {
+		for (i = 0; i < spec.njobs; i++)
+			json_decref(spec.params[i]);
+		config_unref(cfg);
+		return SERVER_DONE;
+	}
+	spec.who = who;
 	rc = api_start_call(d, req, cfg, &spec);
 	config_unref(cfg);
 	return rc;

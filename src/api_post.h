@@ -16,10 +16,16 @@
 
 #include "server.h"
 
+struct auth_token;
 struct daemon;
 
-/* POST /jobs on req (the method checked).  SERVER_LATER or SERVER_DONE. */
+/*
+ * POST /jobs on req (the method checked), who its bearer token (borrowed;
+ * NULL: none), which answers 403 if who may not run a job it names.
+ * SERVER_LATER or SERVER_DONE.
+ */
 enum server_handled api_post_jobs(struct daemon *d,
-				  struct server_request *req);
+				  struct server_request *req,
+				  const struct auth_token *who);
 
 #endif

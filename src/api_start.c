@@ -29,6 +29,7 @@
 
 #include "api_answer.h"
 #include "api_call.h"
+#include "api_auth.h"
 #include "api_idempotency.h"
 #include "api_json.h"
 #include "api_params.h"
@@ -509,7 +510,8 @@ api_start_call(struct daemon *d, struct server_request *req,
 	const char *why = NULL, *reason = "out_of_memory";
 	int rc;
 
-	if (api_idempotency_read(req, &idem) != 0) {
+	if (api_idempotency_read(req, spec->who != NULL ? spec->who->name :
+				 NULL, &idem) != 0) {
 		drop_params(spec);
 		return SERVER_DONE;	/* answered: a bad key */
 	}
@@ -560,14 +562,17 @@ api_start_call(struct daemon *d, struct server_request *req,
 
 enum server_handled
 api_start_route(struct daemon *d, struct server_request *req,
-	       struct config *cfg, const struct route *route)
+	       struct config *cfg, const struct route *route,
+	       const struct auth_token *who)
 {
 	struct call_spec spec;
 	size_t i;
 
 	/* Before anything starts: a refused parameter starts no job. */
-	if (api_params_read(req, route, spec.params) != 0)
+	if (api_auth_jobs(req, who, route->jobs, route->njobs) != 0 ||
+	    api_params_read(req, route, spec.params) != 0)
 		return SERVER_DONE;
+	spec.who = who;
 	spec.label = route->path;
 	spec.wait = route->wait;
 	spec.timeout_ns = route->timeout_ns;

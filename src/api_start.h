@@ -12,6 +12,7 @@
 #include "run.h"
 #include "server.h"
 
+struct auth_token;
 struct daemon;
 
 /* What a request asks to run: from a route, or a POST /jobs body. */
@@ -24,6 +25,11 @@ struct call_spec {
 	size_t njobs;
 	const struct job_def *jobs[CONFIG_ROUTE_JOBS_MAX];	/* borrowed */
 	json_t *params[CONFIG_ROUTE_JOBS_MAX];	/* owned, new objects */
+	/*
+	 * The bearer token of the request (borrowed from its config), or
+	 * NULL: its name scopes the request's Idempotency-Key.
+	 */
+	const struct auth_token *who;
 };
 
 /*
@@ -39,11 +45,14 @@ enum server_handled api_start_call(struct daemon *d,
 
 /*
  * Starts route's jobs for req (route found in cfg for req's path, method
- * checked): reads the request's parameters, then api_start_call().
+ * checked, who the request's token, borrowed from cfg, or NULL): answers
+ * 403 if who may not run one of them, else reads the request's
+ * parameters, then api_start_call().
  */
 enum server_handled api_start_route(struct daemon *d,
 				   struct server_request *req,
 				   struct config *cfg,
-				   const struct route *route);
+				   const struct route *route,
+				   const struct auth_token *who);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config_private.h"
 #include "kinds/kind.h"
 #include "params.h"
@@ -62,6 +63,8 @@ config_destroy(struct config *c)
 	free(c->server.tls_priorities);
 	tls_creds_unref(c->server.tls);
 	free(c->server.instance);
+	free(c->auth.tokens_path);
+	auth_table_free(c->auth.tokens);
 	free(c->path);
 }
 

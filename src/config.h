@@ -20,6 +20,7 @@
 #define CONFIG_PATH_MAX 256	/* route paths */
 #define CONFIG_ROUTE_JOBS_MAX 64
 
+struct auth_table;
 struct job_kind;
 struct param_decl;
 struct tls_creds;
@@ -64,6 +65,8 @@ struct route {
 	int64_t timeout_ns;
 	enum route_losers losers;
 	enum route_on_disconnect on_disconnect;
+	bool auth_open;			/* `auth = open`: no token needed */
+	int auth_line;			/* of its `auth` key; 0: default */
 	size_t njobs;
 	const struct job_def **jobs;	/* borrowed from the same config */
 };
@@ -106,6 +109,16 @@ struct config {
 		bool jobs;		/* one line per finished job */
 		bool access_log;	/* one line per request */
 	} log;
+	/*
+	 * Bearer tokens (auth.h): with none, every resource is open, as
+	 * before tokens existed.
+	 */
+	struct {
+		char *tokens_path;	/* [auth] tokens; NULL: none */
+		struct auth_table *tokens;	/* owned; NULL: none */
+		bool metrics_open;	/* GET /metrics without a token */
+		bool openapi_open;	/* GET /openapi.json likewise */
+	} auth;
 	size_t njobs;
 	struct job_def *jobs;
 	size_t nroutes;

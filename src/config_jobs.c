@@ -262,6 +262,13 @@ key_route(struct parser *p, const char *key, const char *value)
 						"cancel");
 		return 0;
 	}
+	if (!strcmp(key, "auth")) {
+		if (strcmp(value, "open") && strcmp(value, "token"))
+			return parser_bad_value(p, key, value, "open or token");
+		r->auth_open = !strcmp(value, "open");
+		r->auth_line = p->line;
+		return 0;
+	}
 	return parser_unknown_key(p, "route", key);
 }
 

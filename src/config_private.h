@@ -14,6 +14,8 @@
  *                      parameters
  *   config_jobs.c      [job NAME] and [route PATH], given meaning once the
  *                      whole file is read (a job's kind, a route's jobs)
+ *   config_auth.c      [auth]: the tokens file, read once the routes and
+ *                      jobs that its tokens name are known
  *   config_reader.c    config_load(): the line reader fed to inih, and
  *                      inih's handler, which hand each header and key to
  *                      the section it belongs to
@@ -55,6 +57,7 @@ enum section_type {
 	SECTION_LOG,
 	SECTION_JOB,
 	SECTION_ROUTE,
+	SECTION_AUTH,
 };
 
 /* One load of one file; lives on config_load()'s stack. */
@@ -75,6 +78,8 @@ struct parser {
 	int max_jobs_line;		/* of [registry] max_jobs; 0: default */
 	/* Of [server] listen, cert, key and tls_priorities; 0: not set. */
 	int listen_line, cert_line, key_line, priorities_line;
+	int auth_line;			/* of the [auth] header; 0: none */
+	int tokens_line;		/* of [auth] tokens */
 	/* Keys set in the current section, to refuse duplicates. */
 	char **keys;
 	size_t nkeys;
@@ -180,5 +185,23 @@ int config_jobs_finish(struct parser *p);
 
 /* Frees what the sections were read into before they had a meaning. */
 void config_jobs_forget(struct parser *p);
+
+/* ---- config_auth.c -------------------------------------------------------- */
+
+/* A header: 0 if it is [auth] (the current section then), 1 if it is
+ * not, -1 if it appears twice. */
+int config_auth_begin(struct parser *p, const char *header);
+
+/* A key of [auth]: 0 or -1. */
+int config_auth_key(struct parser *p, const char *key, const char *value);
+
+/*
+ * Once the routes and jobs are resolved: reads the tokens file (its own
+ * errors are given as TOKENSFILE:LINE, a refused file as this file's
+ * `tokens` line), checks that its limits name routes and jobs that
+ * exist, and that `auth = token` is not asked for without tokens.  0 or
+ * -1.
+ */
+int config_auth_finish(struct parser *p);
 
 #endif

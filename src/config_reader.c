@@ -43,11 +43,12 @@ begin_section(struct parser *p, const char *header)
 
 	forget_keys(p);
 	if ((rc = config_sections_begin(p, header)) <= 0 ||
+	    (rc = config_auth_begin(p, header)) <= 0 ||
 	    (rc = config_jobs_begin(p, header)) <= 0)
 		return rc;
 	parser_error(p, p->line, "unknown section [%s] (expected [server], "
-		     "[pool], [registry], [log], [job NAME] or [route PATH])",
-		     header);
+		     "[pool], [registry], [log], [auth], [job NAME] or "
+		     "[route PATH])", header);
 	return -1;
 }
 
@@ -117,6 +118,8 @@ on_key(void *user, const char *section, const char *key, const char *value)
 		return 0;
 	if (p->section == SECTION_JOB || p->section == SECTION_ROUTE)
 		rc = config_jobs_key(p, key, value);
+	else if (p->section == SECTION_AUTH)
+		rc = config_auth_key(p, key, value);
 	else
 		rc = config_sections_key(p, key, value);
 	return rc == 0;
@@ -278,7 +281,8 @@ config_load(const char *path, struct config_error *err)
 		parser_error(&p, 0, "out of memory");
 	else
 		read_file(&p);
-	if (!p.failed && config_jobs_finish(&p) == 0)
+	if (!p.failed && config_jobs_finish(&p) == 0 &&
+	    config_auth_finish(&p) == 0)
 		config_sections_finish(&p);
 	forget_keys(&p);
 	config_jobs_forget(&p);
