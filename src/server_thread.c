@@ -146,7 +146,7 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 				  MHD_USE_ERROR_LOG | MHD_USE_TURBO,
 		0, NULL, NULL, server_intake_on_request, t,
-		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, t,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,
