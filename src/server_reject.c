@@ -16,7 +16,8 @@
  * is told apart when it closes (MHD_CONNECTION_NOTIFY_CLOSED), from the
  * kernel's TCP_INFO: the client sent bytes, libmicrohttpd wrote none,
  * took no request line of it (server_reject_line_seen()), did not time
- * it out, and the server is not stopping.  Then the 400 is written here.
+ * it out, it is not TLS, and the server is not stopping.  Then the 400 is
+ * written here.
  * This is safe: MHD calls the notification on this thread before it
  * closes the descriptor (daemon.c: MHD_cleanup_connections()), so the
  * descriptor is still this connection's; and with MHD_USE_TURBO it has
@@ -137,6 +138,14 @@ server_reject_closed(struct server *s, struct MHD_Connection *conn,
 	const union MHD_ConnectionInfo *info;
 
 	if (c == NULL || c->line_seen || c->quiet || atomic_load(&s->stop))
+		return;
+	/*
+	 * Never plain text into a TLS connection.  Only whether it has a
+	 * session is asked: MHD has freed the session by now (daemon.c), so
+	 * nothing that reads it (the protocol, the cipher) may be asked.
+	 */
+	if (MHD_get_connection_info(conn,
+				    MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL)
 		return;
 	info = MHD_get_connection_info(conn,
 				       MHD_CONNECTION_INFO_CONNECTION_FD);
