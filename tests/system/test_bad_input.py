@@ -8,9 +8,11 @@ the daemon must still serve the seed route /tasks exactly and on time,
 /metrics must have counted every refusal under its reason, and its
 resident memory and open descriptors (sockets too) must be back near where
 they were before the corpus.  The file format is in tests/bad-input/README.
+And a full pool queue: 503 with Retry-After, counted.
 """
 
 import glob
+import json
 import os
 import re
 import socket
@@ -19,9 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, check, check_between, check_eq,  # noqa: E402
-                            check_problem, fail, fd_count, log, read_response,
-                            rss_kib, run_tests, shipped_config_path, srcdir,
-                            TestFailure)
+                            check_problem, fail, fd_count, header, log,
+                            read_response, rss_kib, run_tests,
+                            shipped_config_path, srcdir, TestFailure)
 
 CORPUS = os.path.join(srcdir(), "tests", "bad-input")
 SEED_BODY = b'{"results": ["Task 1 done", "Task 2 done"]}'
@@ -185,6 +187,44 @@ def test_corpus():
               % (rss0, rss1))
         check(fds1 <= fds0 + FD_MARGIN, "descriptors went from %d to %d"
               % (fds0, fds1))
+    finally:
+        d.stop()
+
+
+PLUGINS = os.environ.get("TASKPOOLD_PLUGINDIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "plugins")
+
+
+def test_full_queue_is_503_with_retry_after():
+    """One worker, a queue of one: a third job that needs a worker is
+    refused with 503 and Retry-After, and counted as queue_full."""
+    d = Daemon("[pool]\nworkers = 1\nqueue = 1\n"
+               "[job hold]\nkind = plugin\nlibrary = %s/testjobs.so\n"
+               "function = wait_cancel\ntimeout = 1m\n"
+               "[route /hold]\nmethod = POST\njobs = hold\nwait = none\n"
+               % PLUGINS)
+    d.start()
+    try:
+        before = metrics(d).get("queue_full", 0)
+        ids = []
+        for i in range(2):
+            status, _, body, _ = d.request("POST", "/hold", body=b"")
+            check_eq(status, 202, "POST /hold #%d (body %r)" % (i + 1, body))
+            ids.append(json.loads(body)["jobs"][0]["id"])
+            # The first holds the worker before the second takes the
+            # queue's one place (the record says running for both).
+            deadline = time.monotonic() + 10
+            while i == 0 and d.get_json("/jobs/" + ids[0])["state"] != \
+                    "running":
+                check(time.monotonic() < deadline, "job never ran")
+                time.sleep(0.02)
+        status, headers, body, _ = d.request("POST", "/hold", body=b"")
+        check_problem(status, headers, body, 503, "a third job")
+        check_eq(header(headers, "Retry-After"), "1", "Retry-After")
+        check_eq(metrics(d).get("queue_full", 0) - before, 1,
+                 "rejections counted as queue_full")
+        for job_id in ids:
+            d.request("DELETE", "/jobs/" + job_id)
     finally:
         d.stop()
 
