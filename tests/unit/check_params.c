@@ -660,10 +660,12 @@ END_TEST
 START_TEST(test_json_depth_counts_brackets_outside_strings)
 {
 	static const char deep[] = "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
+	static const char nested[] = "{\"a\": [1, {}]}";
+	static const char quoted[] = "{\"[[[\": \"\\\"[\"}";
 
 	ck_assert_uint_eq(api_json_depth("42", 2), 0);
-	ck_assert_uint_eq(api_json_depth("{\"a\": [1, {}]}", 15), 3);
-	ck_assert_uint_eq(api_json_depth("{\"[[[\": \"\\\"[\"}", 16), 1);
+	ck_assert_uint_eq(api_json_depth(nested, strlen(nested)), 3);
+	ck_assert_uint_eq(api_json_depth(quoted, strlen(quoted)), 1);
 	ck_assert_uint_eq(api_json_depth("[][][]", 6), 1);
 	ck_assert_uint_eq(api_json_depth(deep, strlen(deep)),
 			  API_JSON_MAX_DEPTH + 1);
