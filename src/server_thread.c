@@ -142,6 +142,8 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	 * their loop and aborts the daemon ("Failed to remove listen FD from
 	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
 	 * The logger comes first, so that MHD logs nothing to stderr itself.
+	 * MHD_USE_TURBO also keeps MHD from shutting a socket down before it
+	 * tells us it closes: server_reject.c writes its 400 then.
 	 */
 	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 				  MHD_USE_ERROR_LOG | MHD_USE_TURBO,
