@@ -42,6 +42,31 @@ api_method_not_allowed(struct server_request *req, const char *allow)
 	return api_respond_problem(req, 405, detail);
 }
 
+unsigned
+api_json_depth(const char *text, size_t len)
+{
+	unsigned depth = 0, deepest = 0;
+	bool in_string = false;
+	size_t i;
+
+	for (i = 0; i < len && deepest <= API_JSON_MAX_DEPTH; i++) {
+		if (in_string) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				in_string = false;
+		} else if (text[i] == '"') {
+			in_string = true;
+		} else if (text[i] == '[' || text[i] == '{') {
+			if (++depth > deepest)
+				deepest = depth;
+		} else if ((text[i] == ']' || text[i] == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return deepest;
+}
+
 /* RFC 3339 UTC with milliseconds, as in the log, or JSON null for 0. */
 json_t *
 api_json_time(int64_t ns)

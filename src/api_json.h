@@ -33,6 +33,22 @@ enum server_handled api_respond_problem(struct server_request *req,
 /* 405 with an Allow header of `allow`. */
 enum server_handled api_method_not_allowed(struct server_request *req,
 					   const char *allow);
+/*
+ * The deepest JSON body taken (a POST /jobs run, a route's parameters):
+ * {"jobs": [{"params": {"p": [...]}}]} is 4.  Deeper ones are refused
+ * before they are parsed.
+ */
+#define API_JSON_MAX_DEPTH 16
+#define API_JSON_DEPTH_TEXT "16"
+
+/*
+ * How deep the arrays and objects of JSON text nest (0 for a scalar), by
+ * its brackets outside strings; no more than API_JSON_MAX_DEPTH + 1, where
+ * it stops counting.  Text that is not JSON gets some number: the parser
+ * refuses it later.  Can't fail.
+ */
+unsigned api_json_depth(const char *text, size_t len);
+
 /* GET or HEAD: a read of a resource that is safe to read. */
 bool api_is_read(struct server_request *req);
 

@@ -38,7 +38,8 @@ static const struct metrics_desc families[F_COUNT] = {
 		"status code.",
 		{ "route", "method", "code" }, 3, 4096, NULL, 0 },
 	[F_REJECTIONS] = { METRICS_COUNTER, "taskpoold_http_rejections_total",
-		"HTTP requests refused (answered 4xx or 503), by reason.",
+		"HTTP requests refused (answered 4xx, 501, 503 or 505), by "
+		"reason.",
 		{ "reason" }, 1, 64, NULL, 0 },
 	[F_DISCONNECTS] = { METRICS_COUNTER,
 		"taskpoold_http_client_disconnects_total",
@@ -149,11 +150,14 @@ reason_of_status(unsigned status)
 	case 405: return "method_not_allowed";
 	case 409: return "conflict";
 	case 413: return "body_too_large";
+	case 414: return "uri_too_long";
 	case 415: return "unsupported_media_type";
 	case 422: return "unprocessable_content";
 	case 429: return "too_many_requests";
 	case 431: return "headers_too_large";
+	case 501: return "not_implemented";
 	case 503: return "unavailable";
+	case 505: return "http_version_not_supported";
 	default:  return status >= 400 && status < 500 ? "client_error" : NULL;
 	}
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_json.h"
 #include "api_params.h"
 #include "http.h"
 #include "params.h"
@@ -87,6 +88,13 @@ read_body(struct server_request *req, struct gather *g, json_t **object)
 		server_respond_problem(req, 415, "a request body holds "
 				       "parameters, as a JSON object with "
 				       "Content-Type: application/json");
+		return -1;
+	}
+	if (api_json_depth(body, len) > API_JSON_MAX_DEPTH) {
+		server_request_set_reason(req, "bad_json");
+		server_respond_problem(req, 400, "the body nests arrays and "
+				       "objects deeper than "
+				       API_JSON_DEPTH_TEXT);
 		return -1;
 	}
 	*object = json_loadb(body, len, JSON_REJECT_DUPLICATES |

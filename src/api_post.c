@@ -264,6 +264,12 @@ api_post_jobs(struct daemon *d, struct server_request *req,
 		return api_respond_problem(req, 415, "POST /jobs takes a JSON "
 					   "body with Content-Type: "
 					   "application/json");
+	if (api_json_depth(text, len) > API_JSON_MAX_DEPTH) {
+		server_request_set_reason(req, "bad_json");
+		return api_respond_problem(req, 400, "the body nests arrays "
+					   "and objects deeper than "
+					   API_JSON_DEPTH_TEXT);
+	}
 	body = json_loadb(text != NULL ? text : "", len,
 			  JSON_REJECT_DUPLICATES, &err);
 	if (body == NULL || !json_is_object(body)) {

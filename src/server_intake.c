@@ -18,22 +18,10 @@
 #include "server_framing.h"
 #include "server_private.h"
 
-/*
- * The con_cls of a request whose path holds an encoded NUL (%00), until
- * its first call: libmicrohttpd decodes the path into a C string, which
- * would end at the NUL, and "/greet/a%00b" would run as "/greet/a".  Only
- * its address matters.
- */
-static char nul_in_path;
-
-/*
- * A connection's socket context (MHD_OPTION_NOTIFY_CONNECTION), on its
- * HTTP thread only.  Allocated when it is accepted, freed when it closes.
- */
-struct server_conn {
-	bool fresh;	/* counted in server.fresh: no request yet */
-	struct server_limits_conn limits;	/* server_limits.c's */
-	struct tls_creds *tls;	/* a reference (server_tls.c); NULL: none */
+/* The refusal of "*" with any method but OPTIONS (RFC 9112 3.2.4). */
+static const struct server_target_verdict asterisk_refused = {
+	400, SERVER_TARGET_ASTERISK, "the asterisk-form (*) is for OPTIONS "
+	"only", "bad_target"
 };
 
 /* The socket context of conn; NULL if it has none (out of memory). */
@@ -46,30 +34,32 @@ conn_context(struct MHD_Connection *conn)
 	return info != NULL ? info->socket_context : NULL;
 }
 
-/* MHD_get_connection_values() callback: one header into the framing. */
+/* MHD_get_connection_values_n() callback: one header into the framing. */
 static enum MHD_Result
 add_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
-		   const char *value)
+		   size_t key_size, const char *value, size_t value_size)
 {
 	(void)kind;
-	server_framing_add(cls, key, value);
+	server_framing_add_n(cls, key, key_size, value != NULL ? value : "",
+			     value_size);
 	return MHD_YES;
 }
 
 /*
  * The framing checks of server_framing.c on this request's headers.
- * Returns a status to answer with now, or 0 to go on.
+ * Returns a status to answer with now, with *why and *reason, or 0.
  */
 static unsigned
 check_framing(struct server *s, struct MHD_Connection *conn,
-	      const char *method, const char *version, const char **why)
+	      const char *method, const char *version, const char **why,
+	      const char **reason)
 {
 	struct server_framing f = { 0 };
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_framing_header,
-				  &f);
-	return server_framing_check(&f, method, version, s->opts.max_body,
-				    why);
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND,
+				    add_framing_header, &f);
+	return server_framing_verdict(&f, method, version, s->opts.max_body,
+				      why, reason);
 }
 
 /*
@@ -215,28 +205,51 @@ mark_first(struct server *s, struct server_request *req)
 	}
 }
 
+/*
+ * The target's verdict from server_intake_on_uri() (*con_cls), or the
+ * origin form's; an asterisk with any method but OPTIONS refused.
+ */
+static const struct server_target_verdict *
+target_verdict(void *con_cls, const char *method)
+{
+	static const struct server_target_verdict origin = { 0 };
+	const struct server_target_verdict *v = con_cls;
+
+	if (v == NULL)
+		return &origin;
+	if (v->form == SERVER_TARGET_ASTERISK && v->status == 0 &&
+	    strcmp(method, "OPTIONS") != 0)
+		return &asterisk_refused;
+	return v;
+}
+
 /* The first call for a request: headers are in, the body may follow. */
 static enum MHD_Result
 begin_request(struct server_thread *t, struct MHD_Connection *conn,
 	      const char *url, const char *method, const char *version,
 	      void **con_cls)
 {
-	struct server_request *req = request_new(t, conn, url, method);
-	const char *why = "the path holds an encoded NUL (%00)";
-	const char *reason = "nul_in_path";
+	const struct server_target_verdict *v = target_verdict(*con_cls,
+								method);
+	const char *path = url, *why = v->why, *reason = v->reason;
+	struct server_request *req;
 	struct server_conn *c;
-	int status = 400;
+	int status = (int)v->status;
 
-	if (req == NULL)
+	/* RFC 9112 3.2.2: an absolute-form target is served as its path. */
+	if (v->form == SERVER_TARGET_ABSOLUTE) {
+		path = server_framing_absolute_path(url);
+		if (*path == '\0')
+			path = "/";
+	}
+	if ((req = request_new(t, conn, path, method)) == NULL)
 		return MHD_NO;
 	mark_first(t->server, req);
 	/* Anything else that gets here is HTTP/1.1 to MHD: chunked. */
 	req->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-	if (*con_cls != &nul_in_path) {
-		status = check_framing(t->server, conn, method, version,
-				       &why);
-		reason = status == 413 ? "body_too_large" : "bad_framing";
-	}
+	if (status == 0)
+		status = (int)check_framing(t->server, conn, method, version,
+					    &why, &reason);
 	*con_cls = req;
 	c = conn_context(conn);
 	status = server_limits_headers_in(req, c != NULL ? &c->limits : NULL,
@@ -262,7 +275,7 @@ server_intake_on_request(void *cls, struct MHD_Connection *conn,
 	struct server *s = t->server;
 	struct server_request *req = *con_cls;
 
-	if (req == NULL || *con_cls == &nul_in_path)
+	if (req == NULL || server_framing_is_target_verdict(req))
 		return begin_request(t, conn, url, method, version, con_cls);
 	if (*upload_data_size != 0) {
 		if (server_body_append(&req->body, upload_data,
@@ -291,7 +304,7 @@ server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 	struct server_request *req = *con_cls;
 
 	(void)conn;
-	if (req == NULL || *con_cls == &nul_in_path) {
+	if (req == NULL || server_framing_is_target_verdict(req)) {
 		*con_cls = NULL;
 		return;
 	}
@@ -323,7 +336,7 @@ server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 	struct server_conn *c = *socket_context;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		c = malloc(sizeof(*c));
+		c = calloc(1, sizeof(*c));
 		if (c != NULL) {
 			c->fresh = true;
 			atomic_fetch_add(&t->server->fresh, 1);
@@ -335,11 +348,11 @@ server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 	}
 	if (c != NULL && c->fresh)
 		atomic_fetch_sub(&t->server->fresh, 1);
-	if (c != NULL) {
+	if (c != NULL)
 		server_limits_closed(t, &c->limits);
-		/* gnutls_deinit() has run: see server_tls.c */
+	server_reject_closed(t->server, conn, c);
+	if (c != NULL)	/* gnutls_deinit() has run: see server_tls.c */
 		tls_creds_unref(c->tls);
-	}
 	free(c);
 	*socket_context = NULL;
 }
@@ -369,32 +382,30 @@ server_intake_on_hang_up(struct server_request *req)
 
 /*
  * MHD_OPTION_URI_LOG_CALLBACK: sees the request target before it is
- * decoded.  Returns &nul_in_path when its path (before any '?') holds
- * "%00", so that begin_request() refuses it; NULL otherwise.
+ * decoded.  Returns NULL for a plain path, else its verdict from
+ * server_framing_target() (a static constant), which begin_request()
+ * acts on: a refusal, or the absolute or asterisk form.
  */
 void *
 server_intake_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	size_t n = strcspn(uri, "?");
-	const char *p = uri;
+	const struct server_target_verdict *v = server_framing_target(uri);
 
 	(void)cls;
-	(void)conn;
-	while ((p = memchr(p, '%', n - (size_t)(p - uri))) != NULL) {
-		if (n - (size_t)(p - uri) >= 3 && p[1] == '0' && p[2] == '0')
-			return &nul_in_path;
-		p++;
-	}
-	return NULL;
+	server_reject_line_seen(conn);
+	if (v->status == 0 && v->form == SERVER_TARGET_ORIGIN)
+		return NULL;
+	return (void *)v;	/* never written through: see target_verdict() */
 }
 
+/* MHD_OPTION_EXTERNAL_LOGGER, with the thread as cls. */
 void
 server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct server_thread *t = cls;
 	char msg[512];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
@@ -409,4 +420,5 @@ server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
 		return;
 	}
 	log_warnx("libmicrohttpd: %s", msg);
+	server_reject_logged(t->server, msg);
 }

@@ -33,6 +33,9 @@
  *   server_limits.c    connection limits, and the deadlines of a request's
  *                      headers and body (hooks called by server_intake.c
  *                      and server_thread.c)
+ *   server_reject.c    libmicrohttpd's own refusals, which never become a
+ *                      request: counted from its log, and the request
+ *                      line it closes on silently answered 400
  * and, with no socket, server_pipe.c (what a stream holds unsent, and its
  * states, under its lock), server_body.c and server_framing.c.
  *
@@ -227,9 +230,29 @@ struct server {
 	bool tls_on;		/* s->tls != NULL; set at start, read-only */
 };
 
+/*
+ * A connection's socket context (MHD_OPTION_NOTIFY_CONNECTION), on its
+ * HTTP thread only.  Allocated when it is accepted, freed when it closes.
+ */
+struct server_conn {
+	bool fresh;	/* counted in server.fresh: no request yet */
+	bool line_seen;	/* libmicrohttpd took a request line of it */
+	bool quiet;	/* closed on purpose: server_reject adds nothing */
+	struct server_limits_conn limits;	/* server_limits.c's */
+	struct tls_creds *tls;	/* a reference (server_tls.c); NULL: none */
+};
+
 /* server_request.c: the request object; the rest of it is in server.h. */
 void server_request_run_gone(struct server_request *req, bool gone);
 void server_request_observe(struct server_request *req, unsigned status);
+void server_observe_refusal(struct server *s, unsigned status,
+			    const char *reason);
+
+/* server_reject.c: libmicrohttpd's own refusals, counted and answered. */
+void server_reject_line_seen(struct MHD_Connection *conn);
+void server_reject_closed(struct server *s, struct MHD_Connection *conn,
+			  const struct server_conn *c);
+void server_reject_logged(struct server *s, const char *msg);
 
 /* server_access.c: the access log's part of a request's life. */
 void server_access_begin(struct server_request *req);

@@ -136,6 +136,20 @@ server_request_observe(struct server_request *req, unsigned status)
 	o->observe(o->observe_arg, &r);
 }
 
+/*
+ * Tells the observer of a refusal that never became a request of ours
+ * (libmicrohttpd's own, or a request line it could not parse).  The
+ * method is unknown: "" (counted as other).
+ */
+void
+server_observe_refusal(struct server *s, unsigned status, const char *reason)
+{
+	const struct server_options *o = &s->opts;
+	struct server_report r = { "", NULL, reason, status };
+
+	if (o->observe != NULL)
+		o->observe(o->observe_arg, &r);
+}
 
 const char *
 server_request_header(struct server_request *req, const char *name)

@@ -161,12 +161,14 @@ server_thread_start_daemon(struct server *s, struct server_thread *t,
 	 * their loop and aborts the daemon ("Failed to remove listen FD from
 	 * epoll set", seen in CI, about 1 SIGTERM in 1,500 here under load).
 	 * The logger comes first, so that MHD logs nothing to stderr itself.
+	 * MHD_USE_TURBO also keeps MHD from shutting a socket down before it
+	 * tells us it closes: server_reject.c writes its 400 then.
 	 */
 	t->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 				  MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 				  (s->tls_on ? MHD_USE_TLS : 0),
 		0, NULL, NULL, server_intake_on_request, t,
-		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, server_intake_on_mhd_log, t,
 		MHD_OPTION_ARRAY, s->tls_on ? tls : tls + 2,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,

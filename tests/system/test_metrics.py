@@ -201,7 +201,7 @@ def known_sequence(d, scrape):
     for path in ("/nowhere", "/ok/a/b"):
         check_eq(d.request("GET", path)[0], 404, "GET " + path)
     check_eq(d.request("POST", "/fail")[0], 405, "POST /fail")
-    check_eq(d.request("FROB", "/ok/a")[0], 405, "FROB /ok/a")
+    check_eq(d.request("FROB", "/ok/a")[0], 501, "FROB /ok/a")
     check_eq(d.request("POST", "/echo", headers={
         "Content-Type": "text/plain"}, body="hi")[0], 415, "POST text")
     check_eq(d.request("POST", "/echo", headers={
@@ -258,7 +258,7 @@ def test_exact_counts_after_a_known_sequence():
             ("/stuck", "GET", "504"): 1,
             ("unmatched", "GET", "404"): 2,
             ("/fail", "POST", "405"): 1,
-            ("/ok/{name}", "other", "405"): 1,
+            ("unmatched", "other", "501"): 1,
             ("/echo", "POST", "415"): 1,
             ("/echo", "POST", "400"): 1,
             ("unmatched", "GET", "400"): 1,
@@ -273,7 +273,8 @@ def test_exact_counts_after_a_known_sequence():
         }, "requests by route, method and code")
         check_eq(series(m, "taskpoold_http_rejections"), {
             ("not_found",): 2,
-            ("method_not_allowed",): 3,
+            ("method_not_allowed",): 2,
+            ("unknown_method",): 1,
             ("unsupported_media_type",): 1,
             ("bad_json",): 1,	# the route's body is not JSON
             ("nul_in_path",): 1,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_json.h"
 #include "config.h"
 #include "params.h"
 
@@ -655,6 +656,24 @@ START_TEST(test_names_are_1_to_64_of_letters_digits_and_underscores)
 }
 END_TEST
 
+/* The bound on nesting that request bodies are held to (api_json.h). */
+START_TEST(test_json_depth_counts_brackets_outside_strings)
+{
+	static const char deep[] = "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
+	static const char nested[] = "{\"a\": [1, {}]}";
+	static const char quoted[] = "{\"[[[\": \"\\\"[\"}";
+
+	ck_assert_uint_eq(api_json_depth("42", 2), 0);
+	ck_assert_uint_eq(api_json_depth(nested, strlen(nested)), 3);
+	ck_assert_uint_eq(api_json_depth(quoted, strlen(quoted)), 1);
+	ck_assert_uint_eq(api_json_depth("[][][]", 6), 1);
+	ck_assert_uint_eq(api_json_depth(deep, strlen(deep)),
+			  API_JSON_MAX_DEPTH + 1);
+	ck_assert_uint_eq(api_json_depth("]]]}", 4), 0);
+	ck_assert_uint_eq(api_json_depth(NULL, 0), 0);
+}
+END_TEST
+
 static Suite *
 params_suite(void)
 {
@@ -662,6 +681,7 @@ params_suite(void)
 	TCase *tc = tcase_create("values");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_json_depth_counts_brackets_outside_strings);
 	tcase_add_test(tc, test_string_up_to_max_bytes_is_taken_as_a_json_string);
 	tcase_add_test(tc, test_string_over_max_bytes_is_refused);
 	tcase_add_test(tc, test_string_max_counts_bytes_not_characters);

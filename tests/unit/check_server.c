@@ -72,12 +72,26 @@ START_TEST(test_framing_refuses_what_smuggles_or_cannot_be_framed)
 				  "Transfer-Encoding", "chunked", NULL), 400);
 	ck_assert_str_eq(why, "both Content-Length and Transfer-Encoding");
 	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
-				  "Transfer-Encoding", "gzip, chunked",
+				  "Transfer-Encoding", "gzip", NULL), 400);
+	ck_assert_str_eq(why, "Transfer-Encoding must end in chunked, once");
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "chunked, gzip",
 				  NULL), 400);
 	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
 				  "Transfer-Encoding", "chunked",
 				  "Transfer-Encoding", "chunked", NULL), 400);
-	ck_assert_str_eq(why, "unsupported Transfer-Encoding (only chunked "
+	ck_assert_str_eq(why, "Transfer-Encoding must end in chunked, once");
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "chunked,chunked",
+				  NULL), 400);
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.0", &why,
+				  "Transfer-Encoding", "chunked", NULL), 400);
+	ck_assert_str_eq(why, "Transfer-Encoding in an HTTP/1.0 request");
+	/* Framed by chunked, but gzip is not implemented: RFC 9112 6.1. */
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "gzip, chunked",
+				  NULL), 501);
+	ck_assert_str_eq(why, "unsupported transfer coding (only chunked "
 			 "is)");
 	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
 				  "Content-Length", "-1", NULL), 400);
@@ -90,6 +104,98 @@ START_TEST(test_framing_refuses_what_smuggles_or_cannot_be_framed)
 	ck_assert_uint_eq(verdict("P\xffST", "HTTP/1.1", &why, "Host", "x",
 				  NULL), 400);
 	ck_assert_str_eq(why, "malformed request method");
+}
+END_TEST
+
+START_TEST(test_framing_methods_hosts_and_fields)
+{
+	struct server_framing f = { 0 };
+	const char *why = NULL, *reason = NULL;
+
+	/* A token, but no method: 501; methods are case-sensitive. */
+	ck_assert_uint_eq(verdict("FOO", "HTTP/1.1", &why, "Host", "x",
+				  NULL), 501);
+	ck_assert_str_eq(why, "unknown request method");
+	ck_assert_uint_eq(verdict("get", "HTTP/1.1", &why, "Host", "x",
+				  NULL), 501);
+	ck_assert_uint_eq(verdict("PATCH", "HTTP/1.1", &why, "Host", "x",
+				  NULL), 0);
+	ck_assert_uint_eq(verdict("GET", "HTTP/1.1", &why, "Host", "x",
+				  "Host", "y", NULL), 400);
+	ck_assert_str_eq(why, "more than one Host header");
+	ck_assert_uint_eq(verdict("GET", "HTTP/1.1", &why, "Host", "a b",
+				  NULL), 400);
+	ck_assert_str_eq(why, "malformed Host header");
+	ck_assert_uint_eq(verdict("GET", "HTTP/1.1", &why, "Host", "u@h",
+				  NULL), 400);
+	ck_assert_uint_eq(verdict("GET", "HTTP/1.1", &why, "Host",
+				  "[::1]:8080", NULL), 0);
+	ck_assert_uint_eq(verdict("GET", "HTTP/1.1", &why, "Host", "",
+				  NULL), 0);
+	/* HTTP/1.2 is answered as 1.1: it needs a Host too. */
+	ck_assert_uint_eq(verdict("GET", "HTTP/1.2", &why, NULL), 400);
+
+	server_framing_add_n(&f, "Host", 4, "x", 1);
+	server_framing_add_n(&f, "X-A", 3, "a\tb", 3);
+	ck_assert_uint_eq(server_framing_verdict(&f, "GET", "HTTP/1.1", 10,
+						 &why, &reason), 0);
+	server_framing_add_n(&f, "X-B", 3, "a\0b", 3);
+	ck_assert_uint_eq(server_framing_verdict(&f, "GET", "HTTP/1.1", 10,
+						 &why, &reason), 400);
+	ck_assert_str_eq(why, "control character in a header field value");
+	ck_assert_str_eq(reason, "bad_header");
+	memset(&f, 0, sizeof(f));
+	server_framing_add_n(&f, "X-A ", 4, "1", 1);
+	ck_assert_uint_eq(server_framing_verdict(&f, "GET", "HTTP/1.0", 10,
+						 &why, &reason), 400);
+	ck_assert_str_eq(why, "malformed header field name");
+	memset(&f, 0, sizeof(f));
+	ck_assert_uint_eq(server_framing_verdict(&f, "BREW", "HTTP/1.0", 10,
+						 &why, &reason), 501);
+	ck_assert_str_eq(reason, "unknown_method");
+}
+END_TEST
+
+START_TEST(test_framing_targets)
+{
+	const struct server_target_verdict *v;
+	char long_path[SERVER_FRAMING_PATH_MAX + 3];
+
+	ck_assert_uint_eq(server_framing_target("/a/b?c=%41")->status, 0);
+	ck_assert_int_eq(server_framing_target("/a")->form,
+			 SERVER_TARGET_ORIGIN);
+	v = server_framing_target("http://h:1/a?b");
+	ck_assert_uint_eq(v->status, 0);
+	ck_assert_int_eq(v->form, SERVER_TARGET_ABSOLUTE);
+	ck_assert_str_eq(server_framing_absolute_path("HTTP://h:1/a?b"),
+			 "/a?b");
+	ck_assert_str_eq(server_framing_absolute_path("http://h"), "");
+	ck_assert_int_eq(server_framing_target("*")->form,
+			 SERVER_TARGET_ASTERISK);
+	ck_assert_str_eq(server_framing_target("/a%00")->reason,
+			 "nul_in_path");
+	/* An encoded NUL in the query is the parameters' to judge. */
+	ck_assert_uint_eq(server_framing_target("/a?x=%00")->status, 0);
+	ck_assert_str_eq(server_framing_target("/%zz")->why,
+			 "malformed percent-encoding in the request target");
+	ck_assert_uint_eq(server_framing_target("/a%4")->status, 400);
+	ck_assert_uint_eq(server_framing_target("/a%")->status, 400);
+	ck_assert_uint_eq(server_framing_target("/a b")->status, 400);
+	ck_assert_uint_eq(server_framing_target("/a#b")->status, 400);
+	ck_assert_uint_eq(server_framing_target("/a\x7f")->status, 400);
+	ck_assert_str_eq(server_framing_target("a")->reason, "bad_target");
+	ck_assert_uint_eq(server_framing_target("h:80")->status, 400);
+	ck_assert_uint_eq(server_framing_target("")->status, 400);
+	long_path[0] = '/';
+	memset(long_path + 1, 'a', SERVER_FRAMING_PATH_MAX - 1);
+	long_path[SERVER_FRAMING_PATH_MAX] = '\0';
+	ck_assert_uint_eq(server_framing_target(long_path)->status, 0);
+	strcpy(long_path + SERVER_FRAMING_PATH_MAX, "a");
+	v = server_framing_target(long_path);
+	ck_assert_uint_eq(v->status, 414);
+	ck_assert_str_eq(v->reason, "uri_too_long");
+	ck_assert(server_framing_is_target_verdict(v));
+	ck_assert(!server_framing_is_target_verdict(long_path));
 }
 END_TEST
 
@@ -444,6 +550,8 @@ server_suite(void)
 	tc = tcase_create("framing");
 	tcase_add_test(tc, test_framing_accepts_a_plain_request);
 	tcase_add_test(tc, test_framing_refuses_what_smuggles_or_cannot_be_framed);
+	tcase_add_test(tc, test_framing_methods_hosts_and_fields);
+	tcase_add_test(tc, test_framing_targets);
 	tcase_add_test(tc, test_method_tokens);
 	suite_add_tcase(s, tc);
 
