@@ -267,10 +267,10 @@ operation_id(const struct route *r, json_t *used)
 
 		if (word)
 			id[n++] = *s;
-		else if (id[n - 1] != '_')
+		else if (n > 0 && id[n - 1] != '_')
 			id[n++] = '_';
 	}
-	if (id[n - 1] == '_')
+	if (n > 0 && id[n - 1] == '_')
 		n--;
 	id[n] = '\0';
 	base = n;
