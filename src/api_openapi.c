@@ -427,7 +427,7 @@ add_route(json_t *paths, const struct route *r, json_t *used_ids)
 	size_t i;
 	json_t *item;
 
-	for (i = 0; r->method[i] != '\0' && i < sizeof(method) - 1; i++)
+	for (i = 0; i < sizeof(method) - 1 && r->method[i] != '\0'; i++)
 		method[i] = (char)(r->method[i] - 'A' + 'a');
 	method[i] = '\0';
 	/*
