@@ -95,7 +95,7 @@ describe(const char *value, char *buf, size_t size)
 		snprintf(buf, size, "(unset)");
 		return;
 	}
-	for (i = 0; value[i] != '\0' && i < 20 && i + 1 < size; i++)
+	for (i = 0; i < 20 && i + 1 < size && value[i] != '\0'; i++)
 		buf[i] = value[i] >= 0x20 && value[i] < 0x7f ? value[i] : '?';
 	buf[i] = '\0';
 }

@@ -267,10 +267,10 @@ operation_id(const struct route *r, json_t *used)
 
 		if (word)
 			id[n++] = *s;
-		else if (id[n - 1] != '_')
+		else if (n > 0 && id[n - 1] != '_')
 			id[n++] = '_';
 	}
-	if (id[n - 1] == '_')
+	if (n > 0 && id[n - 1] == '_')
 		n--;
 	id[n] = '\0';
 	base = n;
@@ -427,7 +427,7 @@ add_route(json_t *paths, const struct route *r, json_t *used_ids)
 	size_t i;
 	json_t *item;
 
-	for (i = 0; r->method[i] != '\0' && i < sizeof(method) - 1; i++)
+	for (i = 0; i < sizeof(method) - 1 && r->method[i] != '\0'; i++)
 		method[i] = (char)(r->method[i] - 'A' + 'a');
 	method[i] = '\0';
 	/*

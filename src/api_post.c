@@ -221,10 +221,9 @@ refuse(struct server_request *req, json_t *errors)
 		http_problem_new(400, detail), "errors", errors));
 }
 
-/* Reads the body into spec; 0, 1 with errors, -1 out of memory. */
-static int
-read_spec(const struct config *cfg, const json_t *body,
-	  struct call_spec *spec, json_t **errors)
+int
+api_post_read_spec(const struct config *cfg, const json_t *body,
+		   struct call_spec *spec, json_t **errors)
 {
 	const json_t *jobs = json_object_get(body, "jobs");
 	char why[96];
@@ -287,7 +286,7 @@ api_post_jobs(struct daemon *d, struct server_request *req,
 	memset(&spec, 0, sizeof(spec));
 	spec.label = "/jobs";
 	cfg = daemon_config(d);
-	rc = read_spec(cfg, body, &spec, &errors);
+	rc = api_post_read_spec(cfg, body, &spec, &errors);
 	json_decref(body);
 	if (rc != 0) {
 		for (i = 0; i < spec.njobs; i++)

@@ -14,9 +14,13 @@
 #ifndef TASKPOOLD_API_POST_H
 #define TASKPOOLD_API_POST_H
 
+#include <jansson.h>
+
 #include "server.h"
 
 struct auth_token;
+struct call_spec;
+struct config;
 struct daemon;
 
 /*
@@ -27,5 +31,16 @@ struct daemon;
 enum server_handled api_post_jobs(struct daemon *d,
 				  struct server_request *req,
 				  const struct auth_token *who);
+
+/*
+ * The checks of POST /jobs on a parsed body (a JSON object, borrowed),
+ * against cfg, into spec (zeroed by the caller): returns 0, 1 with
+ * *errors a new array of {"pointer", "reason"} (the 400's `errors`), or
+ * -1 when out of memory.  Either way spec->params[0..spec->njobs) hold new
+ * objects or NULL, the caller's.  Apart from api_post_jobs() for the
+ * fuzzer (tests/fuzz/fuzz_post.c), which has no request.
+ */
+int api_post_read_spec(const struct config *cfg, const json_t *body,
+		       struct call_spec *spec, json_t **errors);
 
 #endif

@@ -138,6 +138,14 @@ struct config_error {
  */
 struct config *config_load(const char *path, struct config_error *err);
 
+/*
+ * Like config_load(), but reads the len bytes at text (any bytes, NUL
+ * included) as if they were the file named name, which errors and
+ * config->path give: for the fuzzer (tests/fuzz), which has no file.
+ */
+struct config *config_load_buffer(const char *name, const char *text,
+				  size_t len, struct config_error *err);
+
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 

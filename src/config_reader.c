@@ -237,13 +237,20 @@ read_line(char *buf, int size, void *user)
 	return buf;
 }
 
-/* Feeds the file to inih through the reader.  The outcome is in p. */
+/*
+ * Feeds the file to inih through the reader, or the len bytes at text
+ * instead when text is not NULL.  The outcome is in p.
+ */
 static void
-read_file(struct parser *p)
+read_file(struct parser *p, const char *text, size_t len)
 {
 	int rc;
 
-	p->fp = fopen(p->path, "re");
+	/* Read only: fmemopen() does not write through a "r" stream. */
+	if (text != NULL)
+		p->fp = fmemopen((void *)text, len, "r");
+	else
+		p->fp = fopen(p->path, "re");
 	if (p->fp == NULL) {
 		parser_error(p, 0, "%s", strerror(errno));
 		return;
@@ -263,8 +270,10 @@ read_file(struct parser *p)
 	}
 }
 
-struct config *
-config_load(const char *path, struct config_error *err)
+/* config_load() and config_load_buffer(): text NULL reads path. */
+static struct config *
+load(const char *path, const char *text, size_t len,
+     struct config_error *err)
 {
 	struct parser p;
 
@@ -280,7 +289,7 @@ config_load(const char *path, struct config_error *err)
 	if ((p.cfg->path = strdup(path)) == NULL)
 		parser_error(&p, 0, "out of memory");
 	else
-		read_file(&p);
+		read_file(&p, text, len);
 	if (!p.failed && config_jobs_finish(&p) == 0 &&
 	    config_auth_finish(&p) == 0)
 		config_sections_finish(&p);
@@ -291,4 +300,17 @@ config_load(const char *path, struct config_error *err)
 		return NULL;
 	}
 	return p.cfg;
+}
+
+struct config *
+config_load(const char *path, struct config_error *err)
+{
+	return load(path, NULL, 0, err);
+}
+
+struct config *
+config_load_buffer(const char *name, const char *text, size_t len,
+		   struct config_error *err)
+{
+	return load(name, text, len, err);
 }

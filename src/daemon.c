@@ -428,7 +428,7 @@ drain(struct daemon *d, int64_t timeout_ns, const sigset_t *hurry,
       bool *hurried)
 {
 	const struct timespec tick = { 0, 20 * 1000 * 1000 };
-	int64_t start = timer_now_ns(), now = start, end = start + timeout_ns;
+	int64_t start = timer_now_ns(), now, end = start + timeout_ns;
 	int64_t next_status = start + EXPIRY_PERIOD_NS;
 	char status[NOTIFY_STATUS_MAX];
 	size_t live, left;

@@ -180,6 +180,10 @@ log_format_time(char *buf, size_t size, const struct timespec *ts)
  */
 static size_t
 log_format(char *line, enum log_level level, int errnum, const char *fmt,
+	   va_list ap) __attribute__((format(printf, 4, 0)));
+
+static size_t
+log_format(char *line, enum log_level level, int errnum, const char *fmt,
 	   va_list ap)
 {
 	struct timespec ts;
@@ -298,6 +302,10 @@ log_emit(const char *line, size_t len)
 }
 
 /* Drops the line if level is below the current one, else logs it. */
+static void
+log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void
 log_write(enum log_level level, int errnum, const char *fmt, va_list ap)
 {

@@ -257,6 +257,9 @@ server_port(struct server *s)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
+	/* Zeroed: clang's analyzer does not know getsockname() fills it. */
+	memset(&ss, 0, sizeof(ss));
+
 	if (s->listen_fd < 0 ||
 	    getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0)
 		return 0;
@@ -270,6 +273,9 @@ server_address(struct server *s, char *buf, size_t size)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+
+	/* Zeroed: clang's analyzer does not know getsockname() fills it. */
+	memset(&ss, 0, sizeof(ss));
 
 	if (s->listen_fd < 0 ||
 	    getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0) {

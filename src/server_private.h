@@ -296,7 +296,8 @@ enum MHD_Result server_intake_on_request(void *cls,
 void server_intake_on_completed(void *cls, struct MHD_Connection *conn,
 				void **con_cls,
 				enum MHD_RequestTerminationCode toe);
-void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap);
+void server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 				 void **socket_context,
 				 enum MHD_ConnectionNotificationCode toe);

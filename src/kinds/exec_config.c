@@ -199,8 +199,7 @@ parse_user(struct exec_def *ed, const char *value, char *why, size_t whylen)
 	free(ed->groups);
 	if ((ed->user = strdup(value)) == NULL) {
 		ed->groups = NULL;
-		free(groups);
-		goto nomem;
+		goto nomem;	/* which frees groups, once */
 	}
 	ed->uid = pw.pw_uid;
 	ed->gid = pw.pw_gid;

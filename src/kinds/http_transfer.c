@@ -222,6 +222,7 @@ transfer_end(struct http_state *st, struct http_transfer *t,
 		t->next->prev = t->prev;
 	if (state != FUTURE_CANCELLED && job_cancel_requested(t->inst)) {
 		free(result);
+		result = NULL;	/* future_complete_as() steals what it gets */
 		state = FUTURE_CANCELLED;
 		error = NULL;
 	}

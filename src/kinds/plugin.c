@@ -255,14 +255,21 @@ plugin_run_unlist(struct plugin_run *run)
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Drops n references to run; the last one frees it. */
 static void
-plugin_run_unref(struct plugin_run *run)
+plugin_run_drop(struct plugin_run *run, unsigned n)
 {
-	if (atomic_fetch_sub(&run->refs, 1) != 1)
+	if (atomic_fetch_sub(&run->refs, n) != n)
 		return;
 	future_unref(run->queued);
 	job_unref(run->inst);
 	free(run);
+}
+
+static void
+plugin_run_unref(struct plugin_run *run)
+{
+	plugin_run_drop(run, 1);
 }
 
 /*
@@ -510,8 +517,12 @@ plugin_start_failed(struct job_instance *inst, struct plugin_run *run)
 
 	plugin_disarm(inst);
 	plugin_run_unlist(run);
-	plugin_run_unref(run);
-	plugin_run_unref(run);
+	/*
+	 * Both references at once, the pool item's (never made) and
+	 * start's: two unrefs in a row read to clang's analyzer as a use
+	 * after free, since it does not follow the count.
+	 */
+	plugin_run_drop(run, 2);
 	if (job_cancel_requested(inst)) {
 		future_complete(inst->future, FUTURE_CANCELLED, NULL, NULL);
 		return 0;

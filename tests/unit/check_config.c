@@ -956,6 +956,47 @@ START_TEST(test_nul_byte_is_refused_at_its_line)
 END_TEST
 
 /*
+ * config_load_buffer() reads a buffer as config_load() reads a file: the
+ * fuzzer's way in (tests/fuzz/fuzz_config.c), so it must take the same
+ * bytes the same way, a NUL and an unterminated last line included.
+ */
+START_TEST(test_buffer_loads_like_a_file)
+{
+	static const char text[] = "[job a]\nkind = sleep\nresult = done";
+	struct config_error err;
+	struct config *c = config_load_buffer("mem.conf", text,
+					      sizeof(text) - 1, &err);
+
+	ck_assert_msg(c != NULL, "refused: line %d: %s", err.line, err.text);
+	ck_assert_str_eq(c->path, "mem.conf");
+	ck_assert_uint_eq(c->njobs, 1);
+	ck_assert_str_eq(sleep_of(&c->jobs[0])->result, "done");
+	config_unref(c);
+	c = config_load_buffer("empty.conf", "", 0, &err);
+	ck_assert_msg(c != NULL, "refused: line %d: %s", err.line, err.text);
+	ck_assert_uint_eq(c->njobs, 0);
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_buffer_refuses_a_nul_byte_at_its_line)
+{
+	static const char text[] = "[job a]\nkind = sleep\nresult = ab\0cd\n";
+	struct config_error err;
+	struct config *c = config_load_buffer("mem.conf", text,
+					      sizeof(text) - 1, &err);
+
+	if (c != NULL) {
+		config_unref(c);
+		ck_abort_msg("accepted a NUL byte");
+	}
+	ck_assert_str_eq(err.file, "mem.conf");
+	ck_assert_int_eq(err.line, 3);
+	ck_assert_str_eq(err.text, "line has a NUL byte");
+}
+END_TEST
+
+/*
  * A reason cut short at the size of err.text must not end in half a UTF-8
  * sequence: it goes into a log line.  Here the cut falls after the first
  * byte of the 64th U+00E9.
@@ -2210,6 +2251,8 @@ config_suite(void)
 	tc = tcase_create("accepted");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_empty_file_takes_every_default);
+	tcase_add_test(tc, test_buffer_loads_like_a_file);
+	tcase_add_test(tc, test_buffer_refuses_a_nul_byte_at_its_line);
 	tcase_add_test(tc, test_every_fixed_key_is_read);
 	tcase_add_test(tc, test_connection_timeout_rounds_up_to_whole_seconds);
 	tcase_add_test(tc, test_job_and_route_defaults);
