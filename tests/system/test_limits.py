@@ -400,5 +400,37 @@ def test_many_slow_clients_leave_nothing():
         settle(d, base_fds, base_rss, "100 slow clients")
 
 
+def test_idle_connections_over_the_per_ip_limit_do_not_lock_others_out():
+    """One address that opens many connections and sends nothing holds
+    at most its own share: past max_connections_per_ip, its connections
+    are closed at once, so that libmicrohttpd's own limit (a margin above
+    max_connections) never fills with them and another address is served
+    at once, not after header_timeout."""
+    with Daemon(CONFIG % "max_connections = 20\nmax_connections_per_ip = 2"
+                ) as d:
+        base_fds, base_rss = baseline(d)
+        before = rejections(d).get("connection_limit_per_ip", 0)
+        # Far past libmicrohttpd's limit (20 + 2 + 16 = 38), all idle.
+        idle = [connect(d) for _ in range(60)]
+        other = connect(d, OTHER_ADDRESS, timeout=5.0)
+        try:
+            status = get(other)[0]
+        except socket.timeout:
+            fail("127.0.0.2 got no answer in 5 s while 127.0.0.1 held "
+                 "60 idle connections")
+        check_eq(status, 200, "a connection from 127.0.0.2")
+        other.close()
+        # The address's own two are still served; the rest are closed.
+        for i, s in enumerate(idle[:2]):
+            check_eq(get(s)[0], 200, "counted connection %d" % i)
+        for s in idle[2 + 2:]:
+            check_closed(s, "an idle connection over the limit")
+        for s in idle:
+            s.close()
+        check(rejections(d)["connection_limit_per_ip"] - before >= 56,
+              "connections closed over the limit counted")
+        settle(d, base_fds, base_rss, "idle flood")
+
+
 if __name__ == "__main__":
     run_tests(globals())
