@@ -7,8 +7,10 @@
  * and closes it only in MHD_cleanup_connections(), at the end of each
  * MHD_run() on the connection's own thread, right after telling us
  * (MHD_CONNECTION_NOTIFY_CLOSED, which takes the connection off our
- * lists); a connection refused at accept is told CLOSED before its close
- * too (daemon.c, 0.9.75).  The cut runs on that same thread, under its
+ * lists).  A connection refused at accept, at libmicrohttpd's own limit,
+ * is never told STARTED nor CLOSED; one that fails after STARTED (only
+ * without MHD_USE_TURBO, when epoll_ctl() fails) is told CLOSED before its
+ * close too (daemon.c: new_connection_process_(), 0.9.75).  The cut runs on that same thread, under its
  * lock and between two MHD_run() calls: a connection still on a list
  * there has its descriptor open and its own, never closed and reused.
  * It is cut only while libmicrohttpd writes nothing to it (waiting for
