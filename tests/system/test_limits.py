@@ -441,6 +441,8 @@ def test_idle_connections_over_the_per_ip_limit_do_not_lock_others_out():
         check_eq(statuses, [200, 200, 503, 503], "the 4 left open")
         for s in idle:
             s.close()
+        # Its closes seen, so that /metrics is asked within the limit.
+        wait_fds(d, base_fds, "idle flood")
         check(rejections(d)["connection_limit_per_ip"] - before >= 56,
               "connections closed over the limit counted")
         settle(d, base_fds, base_rss, "idle flood")
