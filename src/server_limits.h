@@ -9,7 +9,9 @@
  *    own lock, a leaf (docs/THREADS.md).  A connection over a limit is
  *    still accepted by libmicrohttpd, whose own limit is a margin above
  *    ours (server_limits_hard()), and its first request is answered 503
- *    with Retry-After and "Connection: close".
+ *    with Retry-After and "Connection: close".  An address over its own
+ *    limit has at most as many more waiting for that 503; any further
+ *    one is shut down at accept (SERVER_LIMITS_DROP_PER_IP).
  *  - the clock (struct server_limits_clock), one per HTTP thread and
  *    touched by that thread only: the connections waiting for a request's
  *    headers (from accept, or from the end of the previous request on a
