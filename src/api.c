@@ -108,7 +108,7 @@ built_in(struct daemon *d, struct server_request *req, const char *path,
 
 	if ((id = resource_id(path, "/jobs/", 6)) != NULL) {
 		if (admit(req, cfg, "/jobs/{id}", &who, handled))
-			*handled = api_job_resource(d, req, id);
+			*handled = api_job_resource(d, req, id, who);
 		return true;
 	}
 	if ((id = resource_id(path, "/runs/", 6)) != NULL) {

@@ -113,6 +113,20 @@ api_auth_pass(struct server_request *req, const struct config *cfg,
 }
 
 int
+api_auth_cancel(struct server_request *req, const struct auth_token *who,
+		const char *job)
+{
+	char detail[CONFIG_NAME_MAX + 64];
+
+	if (who == NULL || auth_allows_job(who, job))
+		return 0;
+	snprintf(detail, sizeof(detail), "this token may not cancel job '%s'",
+		 job);
+	forbidden(req, detail);
+	return -1;
+}
+
+int
 api_auth_jobs(struct server_request *req, const struct auth_token *who,
 	      const struct job_def *const *jobs, size_t n)
 {

@@ -42,6 +42,14 @@ bool api_auth_pass(struct server_request *req, const struct config *cfg,
 		   enum server_handled *handled);
 
 /*
+ * Whether who (NULL: no limit) may cancel a job of this name: jobs=
+ * limits the jobs a token controls, not only those it starts.  Returns 0,
+ * or -1 having answered 403.
+ */
+int api_auth_cancel(struct server_request *req, const struct auth_token *who,
+		    const char *job);
+
+/*
  * Whether who (NULL: no limit) may run each of the n jobs.  Returns 0, or
  * -1 having answered 403 naming the first job it may not run.
  */

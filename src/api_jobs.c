@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_auth.h"
 #include "api_jobs.h"
 #include "api_json.h"
 #include "api_list.h"
@@ -33,9 +34,10 @@ cancel_job(struct server_request *req, struct job_instance *inst)
 	return api_respond_json(req, 202, api_job_record(inst));
 }
 
-/* /jobs/{id}: GET or HEAD its record, DELETE to cancel it. */
+/* /jobs/{id}: GET or HEAD its record, DELETE to cancel it, as who may. */
 enum server_handled
-api_job_resource(struct daemon *d, struct server_request *req, const char *id)
+api_job_resource(struct daemon *d, struct server_request *req, const char *id,
+		 const struct auth_token *who)
 {
 	struct job_instance *inst;
 	enum server_handled handled;
@@ -49,7 +51,9 @@ api_job_resource(struct daemon *d, struct server_request *req, const char *id)
 		return api_respond_problem(req, 404, "no such job (it may have "
 				       "expired from the registry)");
 	}
-	if (cancel)
+	if (cancel && api_auth_cancel(req, who, inst->def->name) != 0)
+		handled = SERVER_DONE;	/* answered 403 */
+	else if (cancel)
 		handled = cancel_job(req, inst);
 	else
 		handled = api_respond_json(req, 200, api_job_record(inst));

@@ -9,10 +9,16 @@
 
 struct daemon;
 
-/* /jobs/{id}: GET or HEAD its record, DELETE to cancel it. */
+struct auth_token;
+
+/*
+ * /jobs/{id}: GET or HEAD its record, DELETE to cancel it if who (the
+ * request's token, borrowed; NULL: none needed) may run its job, else 403.
+ */
 enum server_handled api_job_resource(struct daemon *d,
 				     struct server_request *req,
-				     const char *id);
+				     const char *id,
+				     const struct auth_token *who);
 
 /*
  * GET or HEAD /jobs: the instances newest first, filtered by `state` and

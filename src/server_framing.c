@@ -76,6 +76,8 @@ server_framing_add(struct server_framing *f, const char *name,
 	} else if (!strcasecmp(name, "Transfer-Encoding")) {
 		f->transfer_encodings++;
 		add_codings(f, value);
+		if (strcasecmp(value, "chunked") != 0)
+			f->not_plain = true;
 	} else if (!strcasecmp(name, "Host")) {
 		f->has_host = true;
 		f->hosts++;
@@ -187,6 +189,16 @@ check_length(const struct server_framing *f, const char *version,
 	if (f->other_coding) {
 		*why = "unsupported transfer coding (only chunked is)";
 		return 501;
+	}
+	/*
+	 * MHD 0.9.75 frames only a value that is exactly "chunked" (any
+	 * case): "chunked;x=1", "chunked," or a trailing blank it reads as
+	 * a body that ends when the connection does, where a proxy that
+	 * takes it as chunked would append its next request to this one's.
+	 */
+	if (f->not_plain) {
+		*why = "Transfer-Encoding must be \"chunked\" alone";
+		return 400;
 	}
 	if (f->bad_length) {
 		*why = "malformed Content-Length";

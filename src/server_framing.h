@@ -21,6 +21,8 @@ struct server_framing {
 	bool chunked_last;		/* ...and last of the codings so far */
 	bool chunked_twice;		/* chunked applied more than once */
 	bool other_coding;		/* a coding other than chunked */
+	bool not_plain;			/* a Transfer-Encoding value that is
+					 * not exactly "chunked" (any case) */
 	bool bad_length;		/* a Content-Length not a number */
 	bool has_host;
 	unsigned hosts;			/* Host headers seen */

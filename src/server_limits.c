@@ -7,8 +7,10 @@
  * and closes it only in MHD_cleanup_connections(), at the end of each
  * MHD_run() on the connection's own thread, right after telling us
  * (MHD_CONNECTION_NOTIFY_CLOSED, which takes the connection off our
- * lists); a connection refused at accept is told CLOSED before its close
- * too (daemon.c, 0.9.75).  The cut runs on that same thread, under its
+ * lists).  A connection refused at accept, at libmicrohttpd's own limit,
+ * is never told STARTED nor CLOSED; one that fails after STARTED (only
+ * without MHD_USE_TURBO, when epoll_ctl() fails) is told CLOSED before its
+ * close too (daemon.c: new_connection_process_(), 0.9.75).  The cut runs on that same thread, under its
  * lock and between two MHD_run() calls: a connection still on a list
  * there has its descriptor open and its own, never closed and reused.
  * It is cut only while libmicrohttpd writes nothing to it (waiting for
@@ -42,7 +44,8 @@ struct addr_entry {
 	struct addr_entry *next;
 	unsigned char addr[16];
 	unsigned char addrlen;
-	unsigned count;
+	unsigned count;		/* connections counted */
+	unsigned over;		/* over the limit, waiting for a 503 */
 };
 
 struct server_limits {
@@ -144,8 +147,14 @@ judge(struct server_limits *l, struct server_limits_conn *c)
 		return SERVER_LIMITS_OVER;
 	if (l->per_ip > 0 && c->addrlen > 0) {
 		p = find(l, c);
-		if (*p != NULL && (*p)->count >= l->per_ip)
+		if (*p != NULL && (*p)->count >= l->per_ip) {
+			/* As many waiting for a 503 as it may be served. */
+			if ((*p)->over >= l->per_ip)
+				return SERVER_LIMITS_DROP_PER_IP;
+			(*p)->over++;
+			c->over = true;
 			return SERVER_LIMITS_OVER_PER_IP;
+		}
 		if (*p == NULL) {
 			e = calloc(1, sizeof(*e));
 			if (e == NULL)
@@ -168,6 +177,7 @@ server_limits_enter(struct server_limits *l, struct server_limits_conn *c,
 {
 	take_address(c, addr);
 	c->counted = false;
+	c->over = false;
 	pthread_mutex_lock(&l->lock);
 	c->verdict = judge(l, c);
 	pthread_mutex_unlock(&l->lock);
@@ -179,20 +189,27 @@ server_limits_leave(struct server_limits *l, struct server_limits_conn *c)
 {
 	struct addr_entry **p, *e = NULL;
 
-	if (!c->counted)
+	if (!c->counted && !c->over)
 		return;
-	c->counted = false;
 	pthread_mutex_lock(&l->lock);
-	l->open--;
+	if (c->counted)
+		l->open--;
 	if (l->per_ip > 0 && c->addrlen > 0) {
 		p = find(l, c);
-		if (*p != NULL && --(*p)->count == 0) {
-			e = *p;
-			*p = e->next;
-			l->naddrs--;
+		if (*p != NULL) {
+			if (c->counted)
+				(*p)->count--;
+			else
+				(*p)->over--;
+			if ((*p)->count == 0 && (*p)->over == 0) {
+				e = *p;
+				*p = e->next;
+				l->naddrs--;
+			}
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
+	c->counted = c->over = false;
 	free(e);
 }
 
@@ -223,7 +240,8 @@ server_limits_reason(enum server_limits_verdict v)
 {
 	switch (v) {
 	case SERVER_LIMITS_OVER:	return "connection_limit";
-	case SERVER_LIMITS_OVER_PER_IP:	return "connection_limit_per_ip";
+	case SERVER_LIMITS_OVER_PER_IP:
+	case SERVER_LIMITS_DROP_PER_IP:	return "connection_limit_per_ip";
 	case SERVER_LIMITS_NO_MEMORY:	return "out_of_memory";
 	default:			return NULL;
 	}
@@ -388,10 +406,28 @@ server_limits_accepted(struct server_thread *t, struct MHD_Connection *conn,
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
+	const struct server_options *o = &t->server->opts;
+	struct server_report r = { .method = "-", .status = 0 };
+	int fd;
+
 	memset(c, 0, sizeof(*c));
 	c->mhd = conn;
-	server_limits_enter(t->server->limits, c,
-			    info != NULL ? info->client_addr : NULL);
+	if (server_limits_enter(t->server->limits, c, info != NULL ?
+				info->client_addr : NULL) ==
+	    SERVER_LIMITS_DROP_PER_IP) {
+		/*
+		 * Closed as a cut one is (server_reject.c adds nothing): the
+		 * descriptor is open until after CLOSED, and libmicrohttpd
+		 * reads the end of it at its first turn.
+		 */
+		c->cut = true;
+		r.reason = server_limits_reason(c->verdict);
+		if (o->observe != NULL)
+			o->observe(o->observe_arg, &r);
+		if ((fd = socket_of(conn)) >= 0)
+			shutdown(fd, SHUT_RDWR);
+		return;
+	}
 	/* From 0 bytes: whatever came before accept is this request's. */
 	server_limits_clock_set(&t->clock, c, SERVER_LIMITS_HEADERS,
 				timer_now_ns(), 0);

@@ -9,7 +9,9 @@
  *    own lock, a leaf (docs/THREADS.md).  A connection over a limit is
  *    still accepted by libmicrohttpd, whose own limit is a margin above
  *    ours (server_limits_hard()), and its first request is answered 503
- *    with Retry-After and "Connection: close".
+ *    with Retry-After and "Connection: close".  An address over its own
+ *    limit has at most as many more waiting for that 503; any further
+ *    one is shut down at accept (SERVER_LIMITS_DROP_PER_IP).
  *  - the clock (struct server_limits_clock), one per HTTP thread and
  *    touched by that thread only: the connections waiting for a request's
  *    headers (from accept, or from the end of the previous request on a
@@ -38,6 +40,14 @@ enum server_limits_verdict {
 	SERVER_LIMITS_OVER,		/* max_connections */
 	SERVER_LIMITS_OVER_PER_IP,	/* max_connections_per_ip */
 	SERVER_LIMITS_NO_MEMORY,	/* no room to count a new address */
+	/*
+	 * Over max_connections_per_ip, and its address already has as many
+	 * connections waiting for their 503: closed at once, unanswered.
+	 * Without this bound, one address that connects and sends nothing
+	 * fills libmicrohttpd's own limit (a margin above max_connections)
+	 * until header_timeout, and every other client waits.
+	 */
+	SERVER_LIMITS_DROP_PER_IP,
 };
 
 enum server_limits_phase {
@@ -56,6 +66,8 @@ struct server_limits_conn {
 				 * or IPv6 (16) */
 	unsigned char addrlen;	/* 0: no address, never counted per IP */
 	bool counted;		/* in the counts: leave() takes it out */
+	bool over;		/* in its address's count of connections
+				 * waiting for their 503: leave() too */
 	enum server_limits_verdict verdict;
 
 	enum server_limits_phase phase;
@@ -77,8 +89,11 @@ void server_limits_free(struct server_limits *l);	/* NULL is ok */
 /*
  * Counts connection c from addr (borrowed; NULL or a family other than
  * IPv4 and IPv6: counted in all only).  A connection over a limit is not
- * counted, so that it does not keep a served one out once it goes.
- * Returns the verdict, also left in c->verdict.  Any thread.
+ * counted, so that it does not keep a served one out once it goes; one
+ * over the per-address limit is counted apart, as waiting for its 503,
+ * up to max_connections_per_ip of them an address (past that: DROP).
+ * Returns the verdict, also left in c->verdict.  Any thread; every c
+ * entered leaves once, whatever its verdict.
  */
 enum server_limits_verdict server_limits_enter(struct server_limits *l,
 					       struct server_limits_conn *c,

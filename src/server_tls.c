@@ -9,7 +9,10 @@
  * handshake (gnutls_certificate_set_retrieve_function2()), and MHD sets
  * the session's pointer to the connection.  GnuTLS does not copy what the
  * callback returns and may use it until gnutls_deinit(), which MHD calls
- * before it notifies the connection's close: so each connection takes a
+ * before it notifies the connection's close (MHD_cleanup_connections();
+ * only a connection that fails right after STARTED, which MHD_USE_TURBO
+ * rules out, is told CLOSED first, before any handshake could ask for
+ * credentials): so each connection takes a
  * reference to the current credentials when accepted
  * (server_intake_on_connection()) and drops it when closed, and a reload
  * (server_set_tls()) frees nothing that a handshake or a session uses.

@@ -227,6 +227,46 @@ def test_a_token_limited_to_jobs_runs_only_those():
                  "fast token, POST /jobs of fast")
 
 
+TOKEN_FAST_ANY_ROUTE = "fast-any-route-4e7a1c9b2d"
+LONG_JOB = """
+[job long]
+kind = sleep
+duration = 30s
+result = late
+
+[route /long]
+method = POST
+jobs = long
+wait = none
+"""
+
+
+def test_a_token_limited_to_jobs_cancels_only_those():
+    """jobs= limits what the token controls: it may not cancel (DELETE
+    /jobs/{id}) a job it may not run, whatever routes it may use."""
+    text = TOKENS + "fastany  %s  jobs=fast\n" % TOKEN_FAST_ANY_ROUTE
+    with Tokens(text) as t, Daemon(t.config(extra=LONG_JOB)) as d:
+        ci = bearer(TOKEN_CI)
+        status, _, body, _ = d.request("POST", "/long", headers=ci,
+                                       body=b"")
+        check_eq(status, 202, "POST /long (body %r)" % body)
+        job_id = json.loads(body)["jobs"][0]["id"]
+        path = "/jobs/" + job_id
+        check_403(d.request("DELETE", path,
+                            headers=bearer(TOKEN_FAST_ANY_ROUTE)),
+                  "fast-only token, DELETE of a long job",
+                  "this token may not cancel job 'long'")
+        status, _, body, _ = d.request("GET", path, headers=ci)
+        check_eq(json.loads(body)["state"], "running",
+                 "the long job after the refused DELETE")
+        # Reading it is not controlling it: allowed.
+        status, _, _, _ = d.request("GET", path,
+                                    headers=bearer(TOKEN_FAST_ANY_ROUTE))
+        check_eq(status, 200, "fast-only token, GET of a long job")
+        status, _, _, _ = d.request("DELETE", path, headers=ci)
+        check_eq(status, 202, "ci token, DELETE of the long job")
+
+
 def test_rejections_are_counted_and_metrics_can_be_open():
     with Tokens() as t, Daemon(t.config("metrics = open\n")) as d:
         status, _, _, _ = d.request("GET", "/metrics")

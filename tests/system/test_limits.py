@@ -400,5 +400,53 @@ def test_many_slow_clients_leave_nothing():
         settle(d, base_fds, base_rss, "100 slow clients")
 
 
+def test_idle_connections_over_the_per_ip_limit_do_not_lock_others_out():
+    """One address that opens many connections and sends nothing holds
+    at most its own share: past max_connections_per_ip, its connections
+    are closed at once, so that libmicrohttpd's own limit (a margin above
+    max_connections) never fills with them and another address is served
+    at once, not after header_timeout."""
+    with Daemon(CONFIG % "max_connections = 20\nmax_connections_per_ip = 2"
+                ) as d:
+        base_fds, base_rss = baseline(d)
+        before = rejections(d).get("connection_limit_per_ip", 0)
+        # Far past libmicrohttpd's limit (20 + 2 + 16 = 38), all idle.
+        idle = [connect(d) for _ in range(60)]
+        other = connect(d, OTHER_ADDRESS, timeout=5.0)
+        try:
+            status = get(other)[0]
+        except socket.timeout:
+            fail("127.0.0.2 got no answer in 5 s while 127.0.0.1 held "
+                 "60 idle connections")
+        check_eq(status, 200, "a connection from 127.0.0.2")
+        other.close()
+        # 56 are closed without a word; which ones depends on the order
+        # the two threads took them in, so wait for the ends to come.
+        deadline = time.monotonic() + 10.0
+        open_ = list(idle)
+        while len(open_) > 4:
+            left = deadline - time.monotonic()
+            check(left > 0, "%d idle connections still open, 4 expected"
+                  % len(open_))
+            ready, _, _ = select.select(open_, [], [], left)
+            for s in ready:
+                try:
+                    data = s.recv(4096)
+                except ConnectionResetError:
+                    data = b""
+                check_eq(data, b"", "bytes on a dropped connection")
+                open_.remove(s)
+        # The address's own two are served; two more wait for their 503.
+        statuses = sorted(get(s)[0] for s in open_)
+        check_eq(statuses, [200, 200, 503, 503], "the 4 left open")
+        for s in idle:
+            s.close()
+        # Its closes seen, so that /metrics is asked within the limit.
+        wait_fds(d, base_fds, "idle flood")
+        check(rejections(d)["connection_limit_per_ip"] - before >= 56,
+              "connections closed over the limit counted")
+        settle(d, base_fds, base_rss, "idle flood")
+
+
 if __name__ == "__main__":
     run_tests(globals())

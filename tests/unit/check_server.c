@@ -87,6 +87,23 @@ START_TEST(test_framing_refuses_what_smuggles_or_cannot_be_framed)
 	ck_assert_uint_eq(verdict("POST", "HTTP/1.0", &why,
 				  "Transfer-Encoding", "chunked", NULL), 400);
 	ck_assert_str_eq(why, "Transfer-Encoding in an HTTP/1.0 request");
+	/*
+	 * libmicrohttpd 0.9.75 frames only a value that is exactly
+	 * "chunked" (any case); with any other it reads the body until the
+	 * connection closes.  What it would not frame is refused.
+	 */
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "CHUNKED", NULL), 0);
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "chunked;x=1",
+				  NULL), 400);
+	ck_assert_str_eq(why, "Transfer-Encoding must be \"chunked\" alone");
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "chunked,", NULL), 400);
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", ", chunked", NULL), 400);
+	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
+				  "Transfer-Encoding", "chunked ", NULL), 400);
 	/* Framed by chunked, but gzip is not implemented: RFC 9112 6.1. */
 	ck_assert_uint_eq(verdict("POST", "HTTP/1.1", &why, "Host", "x",
 				  "Transfer-Encoding", "gzip, chunked",

@@ -107,6 +107,7 @@ START_TEST(both_limits)
 	ck_assert_int_eq(enter(l, &c[1], &a), SERVER_LIMITS_OVER_PER_IP);
 	ck_assert_str_eq(server_limits_reason(c[1].verdict),
 			 "connection_limit_per_ip");
+	server_limits_leave(l, &c[1]);
 	ck_assert_int_eq(enter(l, &c[1], &b), SERVER_LIMITS_OK);
 	/* The global limit is checked first: it names the real shortage. */
 	ck_assert_int_eq(enter(l, &c[2], &x), SERVER_LIMITS_OVER);
@@ -116,6 +117,47 @@ START_TEST(both_limits)
 	server_limits_leave(l, &c[2]);
 	ck_assert_uint_eq(server_limits_addresses(l), 0);
 	ck_assert_ptr_null(server_limits_reason(SERVER_LIMITS_OK));
+	server_limits_free(l);
+}
+END_TEST
+
+/*
+ * An address over its limit has as many connections waiting for their
+ * 503 as it may have served; past that, each is dropped, so that one
+ * address cannot fill libmicrohttpd's own limit with idle connections.
+ */
+START_TEST(per_ip_over_bounded)
+{
+	struct server_limits *l = server_limits_new(100, 2);
+	struct server_limits_conn c[7];
+	struct sockaddr_in a = v4("10.0.0.1");
+
+	ck_assert_int_eq(enter(l, &c[0], &a), SERVER_LIMITS_OK);
+	ck_assert_int_eq(enter(l, &c[1], &a), SERVER_LIMITS_OK);
+	ck_assert_int_eq(enter(l, &c[2], &a), SERVER_LIMITS_OVER_PER_IP);
+	ck_assert_int_eq(enter(l, &c[3], &a), SERVER_LIMITS_OVER_PER_IP);
+	ck_assert_int_eq(enter(l, &c[4], &a), SERVER_LIMITS_DROP_PER_IP);
+	ck_assert_int_eq(enter(l, &c[5], &a), SERVER_LIMITS_DROP_PER_IP);
+	ck_assert_str_eq(server_limits_reason(c[4].verdict),
+			 "connection_limit_per_ip");
+	ck_assert_uint_eq(server_limits_open(l), 2);
+	/* A dropped one going frees nothing; a waiting one makes room. */
+	server_limits_leave(l, &c[4]);
+	server_limits_leave(l, &c[5]);
+	ck_assert_int_eq(enter(l, &c[4], &a), SERVER_LIMITS_DROP_PER_IP);
+	server_limits_leave(l, &c[2]);
+	ck_assert_int_eq(enter(l, &c[5], &a), SERVER_LIMITS_OVER_PER_IP);
+	/* The served ones go first: the entry stays for those waiting. */
+	server_limits_leave(l, &c[0]);
+	server_limits_leave(l, &c[1]);
+	ck_assert_uint_eq(server_limits_addresses(l), 1);
+	server_limits_leave(l, &c[3]);
+	server_limits_leave(l, &c[4]);
+	server_limits_leave(l, &c[5]);
+	ck_assert_uint_eq(server_limits_open(l), 0);
+	ck_assert_uint_eq(server_limits_addresses(l), 0);
+	ck_assert_int_eq(enter(l, &c[6], &a), SERVER_LIMITS_OK);
+	server_limits_leave(l, &c[6]);
 	server_limits_free(l);
 }
 END_TEST
@@ -303,6 +345,7 @@ suite(void)
 	tcase_add_test(tc, per_ip_limit);
 	tcase_add_test(tc, global_limit);
 	tcase_add_test(tc, both_limits);
+	tcase_add_test(tc, per_ip_over_bounded);
 	tcase_add_test(tc, ipv6_and_mapped);
 	tcase_add_test(tc, many_addresses);
 	tcase_add_test(tc, threads);
