@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include "fnv.h"
@@ -55,6 +56,7 @@ struct server_limits {
 	size_t naddrs;			/* entries in the table */
 	size_t nbuckets;		/* a power of 2; 0 without per_ip */
 	struct addr_entry **buckets;	/* owned, with the entries */
+	uint64_t seed;			/* secret: see bucket_of() */
 };
 
 struct server_limits *
@@ -77,6 +79,11 @@ server_limits_new(unsigned max, unsigned per_ip)
 			free(l);
 			return NULL;
 		}
+		/* Without entropy (not yet seeded at boot) the addresses
+		 * still hash; only their spread is then guessable. */
+		if (getrandom(&l->seed, sizeof(l->seed), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(l->seed))
+			l->seed = FNV1A_INIT ^ (uint64_t)(uintptr_t)l;
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	return l;
@@ -124,12 +131,29 @@ take_address(struct server_limits_conn *c, const struct sockaddr *sa)
 	}
 }
 
+/*
+ * The bucket of an address.  Clients choose their addresses (an IPv6 /64
+ * holds 2^64), so the hash starts from a secret seed and is mixed at the
+ * end (the finalizer of splitmix64): FNV-1a's low bits, which pick the
+ * bucket, depend only on the low bits of each byte, and without the mix
+ * addresses that differ in the high bits alone would share a chain.
+ */
+static size_t
+bucket_of(const struct server_limits *l, const struct server_limits_conn *c)
+{
+	uint64_t h = fnv1a(l->seed, c->addr, c->addrlen);
+
+	h = (h ^ (h >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	h = (h ^ (h >> 27)) * UINT64_C(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return (size_t)(h & (l->nbuckets - 1));
+}
+
 /* The link that points at c's address's entry (at NULL when none). */
 static struct addr_entry **
 find(struct server_limits *l, const struct server_limits_conn *c)
 {
-	uint64_t h = fnv1a(FNV1A_INIT, c->addr, c->addrlen);
-	struct addr_entry **p = &l->buckets[h & (l->nbuckets - 1)];
+	struct addr_entry **p = &l->buckets[bucket_of(l, c)];
 
 	while (*p != NULL && ((*p)->addrlen != c->addrlen ||
 			      memcmp((*p)->addr, c->addr, c->addrlen) != 0))
@@ -519,6 +543,9 @@ nothing_unsent(int fd)
 static char *
 answer_408(const char *detail, size_t *len)
 {
+	static const char head[] = "HTTP/1.1 408 Request Timeout\r\n"
+		"Content-Type: " HTTP_PROBLEM_JSON "\r\n"
+		"Connection: close\r\nContent-Length: %zu\r\n\r\n";
 	unsigned status = 408;
 	size_t blen;
 	char *body = http_answer_body(http_problem_new(status, detail),
@@ -528,15 +555,10 @@ answer_408(const char *detail, size_t *len)
 
 	if (body == NULL)
 		return NULL;
-	n = snprintf(NULL, 0, "HTTP/1.1 408 Request Timeout\r\n"
-		     "Content-Type: " HTTP_PROBLEM_JSON "\r\n"
-		     "Connection: close\r\nContent-Length: %zu\r\n\r\n", blen);
+	n = snprintf(NULL, 0, head, blen);
 	all = n > 0 ? malloc((size_t)n + blen + 1) : NULL;
 	if (all != NULL) {
-		snprintf(all, (size_t)n + 1, "HTTP/1.1 408 Request Timeout\r\n"
-			 "Content-Type: " HTTP_PROBLEM_JSON "\r\n"
-			 "Connection: close\r\nContent-Length: %zu\r\n\r\n",
-			 blen);
+		snprintf(all, (size_t)n + 1, head, blen);
 		memcpy(all + n, body, blen);
 		*len = (size_t)n + blen;
 	}
@@ -547,9 +569,10 @@ answer_408(const char *detail, size_t *len)
 /*
  * Cuts c off: its deadline passed while it was waiting for headers or a
  * body (the file's top says why this is safe).  With some of a request
- * received, and the socket ours to write (not TLS, nothing unsent), the
- * client is told 408 first; a client that sent nothing is closed without a word, as an
- * idle kept-alive connection is.  Counted by reason.
+ * received, and the socket ours to write (not TLS, no answer of
+ * libmicrohttpd's queued, nothing unsent), the client is told 408 first;
+ * a client that sent nothing is closed without a word, as an idle
+ * kept-alive connection is.  Counted by reason.
  */
 static void
 cut(struct server_thread *t, struct server_limits_conn *c)
@@ -569,8 +592,9 @@ cut(struct server_thread *t, struct server_limits_conn *c)
 	if (fd < 0)
 		return;
 	if ((body || bytes_received(fd) > c->bytes_in) &&
+	    !t->server->tls_on &&
 	    MHD_get_connection_info(c->mhd,
-				    MHD_CONNECTION_INFO_GNUTLS_SESSION) == NULL &&
+				    MHD_CONNECTION_INFO_HTTP_STATUS) == NULL &&
 	    nothing_unsent(fd)) {
 		snprintf(detail, sizeof(detail), "the request %s took longer "
 			 "than %lld ms", body ? "body" : "headers",

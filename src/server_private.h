@@ -237,7 +237,6 @@ struct server {
 struct server_conn {
 	bool fresh;	/* counted in server.fresh: no request yet */
 	bool line_seen;	/* libmicrohttpd took a request line of it */
-	bool quiet;	/* closed on purpose: server_reject adds nothing */
 	struct server_limits_conn limits;	/* server_limits.c's */
 	struct tls_creds *tls;	/* a reference (server_tls.c); NULL: none */
 };

@@ -24,8 +24,8 @@
  * not shut the socket down for writing.  A connection that already had a
  * request line taken (keep-alive, then garbage) is closed silently, as
  * libmicrohttpd does: its bytes cannot be told from the earlier
- * request's.  A server part that closes a connection on purpose sets
- * server_conn.quiet, or writes its own answer, so that none is added.
+ * request's.  A connection server_limits.c cut off (its limits.cut) was
+ * answered or closed on purpose, and gets nothing added.
  */
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -139,7 +139,7 @@ server_reject_closed(struct server *s, struct MHD_Connection *conn,
 
 	/* A connection server_limits.c cut off was answered or closed on
 	 * purpose. */
-	if (c == NULL || c->line_seen || c->quiet || c->limits.cut ||
+	if (c == NULL || c->line_seen || c->limits.cut ||
 	    atomic_load(&s->stop))
 		return;
 	/* Never plain text into a TLS connection (the whole server is). */
