@@ -32,9 +32,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (  # noqa: E402
-    Daemon, EX_CONFIG, HOST, Skip, VALGRIND_SLOWDOWN, check, check_eq,
-    check_resources_back, fail, quiet_resources, load_scale, log, raise_nofile_limit,
-    run_cli, run_tests)
+    Daemon, EX_CONFIG, HOST, Skip, TestFailure, VALGRIND,
+    VALGRIND_SLOWDOWN, check, check_eq,
+    check_resources_back, fail, need_exec, quiet_resources, load_scale, log, raise_nofile_limit,
+    run_cli, run_tests, srcdir)
 from upstream import Upstream  # noqa: E402
 
 # The seed route of the shipped config, in every config here.
@@ -149,6 +150,7 @@ def need_libcurl():
 # ---- programs ---------------------------------------------------------------
 
 def test_programs_that_crash_are_failed_and_leave_nothing():
+    need_exec()
     rounds = load_scale(20, floor=3)
     with Daemon(env=MALLOC_ENV, config_text=config("""
 [job segv]
@@ -174,6 +176,7 @@ jobs = abort
 
 
 def test_programs_that_hang_past_their_timeout_are_ended():
+    need_exec()
     n = load_scale(20, floor=3)
     with Daemon(env=MALLOC_ENV, config_text=config("""
 [job hang]
@@ -198,6 +201,7 @@ timeout = 1m
 
 
 def test_programs_flooding_stdout_and_stderr_at_once_are_read_to_the_end():
+    need_exec()
     # Both pipes full at once: a reader that drained one and then the
     # other would hang until the timeout.  50 MiB each, cut at max_output.
     n = load_scale(4, floor=1)
@@ -456,6 +460,42 @@ jobs = fast
         check(len(answers) >= reloads, "only %d requests" % len(answers))
         after_fault(d, before, "%d requests racing %d reloads"
                     % (len(answers), reloads))
+
+
+# ---- valgrind itself ------------------------------------------------------------
+
+def test_under_valgrind_a_leak_or_an_uninitialised_read_fails_the_test():
+    # The valgrind mode must be able to fail: a plugin job that loses a
+    # block, and one that branches on uninitialised memory
+    # (tests/plugins/testjobs.c), must each fail the daemon's stop with
+    # valgrind's report.
+    if not VALGRIND:
+        raise Skip("only under valgrind (TASKPOOLD_VALGRIND=1)")
+    plugins = os.environ.get("TASKPOOLD_PLUGINDIR") or os.path.join(
+        srcdir(), "tests", "plugins")
+    for function, marker in (("leak", "are definitely lost"),
+                             ("uninit", "Conditional jump or move depends "
+                              "on uninitialised value")):
+        with Daemon(config("""
+[job j]
+kind = plugin
+library = %s/testjobs.so
+function = %s
+[route /j]
+jobs = j
+""" % (plugins, function))) as d:
+            status, _, body, _ = d.request("GET", "/j")
+            check_eq(status, 200, "GET /j (%s; body %r)" % (function, body))
+            try:
+                d.stop()
+            except TestFailure as e:
+                check("valgrind found errors" in str(e) and marker in str(e),
+                      "%s: the failure is not valgrind's report of it: %s"
+                      % (function, e))
+                log("  %s: valgrind's report failed the test, as it must"
+                    % function)
+            else:
+                fail("%s: valgrind found nothing" % function)
 
 
 if __name__ == "__main__":
