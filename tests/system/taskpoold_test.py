@@ -56,7 +56,7 @@ VALGRIND = os.environ.get("TASKPOOLD_VALGRIND", "") not in ("", "0")
 VALGRIND_ERROR_EXIT = 97
 VALGRIND_SLOWDOWN = 6.0 if VALGRIND else 1.0
 # What a bound on a request's latency gains under valgrind (check_between).
-VALGRIND_LATENCY = 1.0
+VALGRIND_LATENCY = 3.0
 # Load tests under valgrind run a tenth of their clients: enough to queue
 # and race, not so many that a serialised daemon takes minutes per round.
 VALGRIND_LOAD_SCALE = 0.1
@@ -97,7 +97,8 @@ def valgrind_args(log_path):
     supp = os.path.join(srcdir(), "tests", "valgrind.supp")
     # By its path: a launcher before it (socket activation's) execs it
     # without a PATH search.
-    return [shutil.which("valgrind") or "valgrind", "--tool=memcheck", "--child-silent-after-fork=yes",
+    return [shutil.which("valgrind") or "valgrind", "--tool=memcheck",
+            "--child-silent-after-fork=yes",
             "--error-exitcode=%d" % VALGRIND_ERROR_EXIT,
             "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite,indirect",
@@ -163,6 +164,13 @@ def check(cond, msg):
 def check_eq(got, expected, what):
     if got != expected:
         raise TestFailure("%s: expected %r, got %r" % (what, expected, got))
+
+
+def latency_bound(seconds):
+    """A bound on how long the daemon takes to answer: as it is, or
+    VALGRIND_LATENCY more under valgrind (its first pass through a code
+    path translates it, and it runs one thread at a time)."""
+    return seconds + VALGRIND_LATENCY if VALGRIND else seconds
 
 
 def check_between(value, low, high, what):
