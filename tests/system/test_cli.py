@@ -12,8 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, EX_CONFIG, EX_USAGE, HOST,  # noqa: E402
-                            check, check_eq, latency_bound, log, run_cli,
-                            run_tests, shipped_config_path)
+                            check, check_eq, latency_bound, load_scale, log,
+                            run_cli, run_tests, shipped_config_path)
 
 OPTIONS = ("-c", "-l", "-t", "-v", "-h", "-V")
 
@@ -250,7 +250,7 @@ def test_sigterm_as_connections_close_exits_0_every_time():
     handle clients hanging up.  (libmicrohttpd's own thread pool aborted
     here about once in 1,500 stops: "Failed to remove listen FD from epoll
     set".)"""
-    rounds = 100
+    rounds = load_scale(100, floor=10)	# each start is seconds under valgrind
     t0 = time.monotonic()
     for i in range(rounds):
         with Daemon(small_config()) as d:
