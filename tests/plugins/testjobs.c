@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,9 @@ json_t *fail_badly(const struct taskpoold_call *call, char *error,
 		   size_t errlen);
 json_t *wait_cancel(const struct taskpoold_call *call, char *error,
 		    size_t errlen);
+json_t *leak(const struct taskpoold_call *call, char *error, size_t errlen);
+json_t *uninit(const struct taskpoold_call *call, char *error,
+	      size_t errlen);
 json_t *stubborn(const struct taskpoold_call *call, char *error,
 		 size_t errlen);
 
@@ -101,4 +105,36 @@ stubborn(const struct taskpoold_call *call, char *error, size_t errlen)
 	say_started(call);
 	sleep_ms(json_is_integer(ms) ? (long)json_integer_value(ms) : 300);
 	return json_string("done anyway");
+}
+
+/*
+ * Faults for valgrind to find (tests/system/test_faults.py checks that a
+ * daemon under it fails its test when a job does these).  leak() loses a
+ * block: a definite leak at exit.
+ */
+json_t *
+leak(const struct taskpoold_call *call, char *error, size_t errlen)
+{
+	char *lost = malloc(100);
+
+	if (lost == NULL)
+		return NULL;
+	snprintf(lost, 100, "lost by %s", call->job);
+	return json_string(lost);	/* lost's last pointer goes here */
+}
+
+/* Branches on a byte that was never written. */
+json_t *
+uninit(const struct taskpoold_call *call, char *error, size_t errlen)
+{
+	unsigned char *raw = malloc(16);
+	/* Through a volatile pointer: the compiler must not see it either. */
+	unsigned char *volatile seen = raw;
+	json_t *value;
+
+	if (raw == NULL)
+		return NULL;
+	value = json_string(seen[7] > 127 ? "high" : "low");
+	free(raw);
+	return value;
 }

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,10 +44,27 @@ EXIT_HARD_ERROR = 99
 EX_USAGE = 64
 EX_CONFIG = 78
 
+# TASKPOOLD_VALGRIND=1 runs every Daemon under valgrind's memcheck (.ci/run
+# does, for the whole system suite): an error, or a definite leak at a clean
+# exit, fails the test with valgrind's report.  valgrind serialises the
+# threads and runs code ~20-50x slower, so the waits for the daemon scale by
+# VALGRIND_SLOWDOWN, and the load tests shrink their client counts by
+# load_scale().  TASKPOOLD_VALGRIND_OPTS adds options (--track-origins=yes
+# to find where an uninitialised value came from).
+VALGRIND = os.environ.get("TASKPOOLD_VALGRIND", "") not in ("", "0")
+# Not 1: the daemon exits 1 on its own (EXIT_FAILURE); this one is valgrind's.
+VALGRIND_ERROR_EXIT = 97
+VALGRIND_SLOWDOWN = 6.0 if VALGRIND else 1.0
+# What a bound on a request's latency gains under valgrind (check_between).
+VALGRIND_LATENCY = 3.0
+# Load tests under valgrind run a tenth of their clients: enough to queue
+# and race, not so many that a serialised daemon takes minutes per round.
+VALGRIND_LOAD_SCALE = 0.1
+
 # How long the daemon may take to print its "(port N)" line.
-START_TIMEOUT = 10.0
+START_TIMEOUT = 10.0 * VALGRIND_SLOWDOWN
 # How long a plain stop (nothing running) may take.
-STOP_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0 * VALGRIND_SLOWDOWN
 
 PORT_RE = re.compile(r"\(port (\d+)\)")
 # "job NAME done in 1.00 s (id ID)"
@@ -62,6 +80,66 @@ RFC3339_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 # fcntl's F_SETPIPE_SZ and F_GETPIPE_SZ (Linux; named in Python >= 3.10).
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+
+
+def load_scale(n, floor=1):
+    """A load test's count n: all of it, or a tenth under valgrind."""
+    if not VALGRIND:
+        return n
+    return max(floor, int(n * VALGRIND_LOAD_SCALE))
+
+
+def valgrind_args(log_path):
+    """The command-line prefix that runs the daemon under memcheck, its
+    report in log_path.  Definite leaks are errors (the daemon frees what
+    it owns at a clean exit); indirect ones are shown, as they hang off a
+    definite one and name what it held; "possible" and "reachable" are not:
+    thread stacks and libraries' once-only allocations, never growth."""
+    supp = os.path.join(srcdir(), "tests", "valgrind.supp")
+    # By its path: a launcher before it (socket activation's) execs it
+    # without a PATH search.
+    return [shutil.which("valgrind") or "valgrind", "--tool=memcheck",
+            "--child-silent-after-fork=yes",
+            "--error-exitcode=%d" % VALGRIND_ERROR_EXIT,
+            "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite,indirect",
+            "--num-callers=30", "--fair-sched=yes", "--suppressions=" + supp,
+            "--log-file=" + log_path] + \
+        os.environ.get("TASKPOOLD_VALGRIND_OPTS", "").split()
+
+
+_valgrind_pidfd = None
+
+
+def need_exec():
+    """Skips a test that runs exec jobs where the daemon cannot: under a
+    valgrind without pidfd_open (3.19, Debian 12's, answers ENOSYS for
+    syscall 434, so every exec job fails "Function not implemented").
+    Probed once: perl (Debian's perl-base) calls it under valgrind."""
+    global _valgrind_pidfd
+    if not VALGRIND:
+        return
+    if _valgrind_pidfd is None:
+        r = subprocess.run(
+            ["valgrind", "-q", "--tool=none", "perl", "-e",
+             "exit(syscall(434, $$ + 0, 0) < 0)"],	# 434: pidfd_open
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=120)
+        _valgrind_pidfd = r.returncode == 0
+    if not _valgrind_pidfd:
+        raise Skip("exec jobs under valgrind: this valgrind does not "
+                   "implement pidfd_open (valgrind 3.19 answers ENOSYS)")
+
+
+# What a valgrind error record starts with (after "==PID== "), to find
+# errors in the report of a daemon killed before its ERROR SUMMARY.
+VALGRIND_ERROR_RE = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump"
+    r"|Use of uninitialised|Syscall param|Source and destination overlap"
+    r"|Argument '|Process terminating|.* bytes in .* definitely lost)",
+    re.M)
+VALGRIND_SUMMARY_RE = re.compile(r"ERROR SUMMARY: (\d+) errors")
+
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "WARNING: ThreadSanitizer", "runtime error:")
@@ -89,7 +167,19 @@ def check_eq(got, expected, what):
         raise TestFailure("%s: expected %r, got %r" % (what, expected, got))
 
 
+def latency_bound(seconds):
+    """A bound on how long the daemon takes to answer: as it is, or
+    VALGRIND_LATENCY more under valgrind (its first pass through a code
+    path translates it, and it runs one thread at a time)."""
+    return seconds + VALGRIND_LATENCY if VALGRIND else seconds
+
+
 def check_between(value, low, high, what):
+    """low <= value <= high; under valgrind high + VALGRIND_LATENCY: a
+    job's duration is the kernel's timer and holds, the daemon's own work
+    around it is 20-50x slower."""
+    if VALGRIND:
+        high += VALGRIND_LATENCY
     if not (low <= value <= high):
         raise TestFailure("%s: %.3f s is outside [%.2f s, %.2f s]"
                           % (what, value, low, high))
@@ -250,7 +340,12 @@ class Daemon:
         self.config_path = config_path
         self.args = [daemon_path(), "-c", config_path, "-l", listen] + \
             list(extra_args)
-        self.start_timeout = start_timeout
+        # Under valgrind: its report, read when the daemon has exited.
+        self.valgrind_log = os.path.join(self.tmpdir.name, "valgrind.log") \
+            if VALGRIND else None
+        # A test's own start bound, too, is too short under valgrind.
+        self.start_timeout = max(start_timeout, START_TIMEOUT) if VALGRIND \
+            else start_timeout
         self.proc = None
         self.port = None
         self.returncode = None
@@ -289,8 +384,14 @@ class Daemon:
         if self.journal:
             st = os.fstat(wfd)
             env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        args = list(self.args)
+        if self.valgrind_log is not None:
+            # Before the daemon itself: a launcher (socket activation's)
+            # that precedes it execs valgrind, which keeps the pid.
+            i = args.index(daemon_path())
+            args[i:i] = valgrind_args(self.valgrind_log)
         try:
-            self.proc = spawn(self.args, stdin=subprocess.DEVNULL,
+            self.proc = spawn(args, stdin=subprocess.DEVNULL,
                               stdout=wfd, stderr=wfd, close_fds=True,
                               env=env, pass_fds=self.pass_fds)
         finally:
@@ -378,6 +479,7 @@ class Daemon:
         if self._reader is not None:
             self._reader.join(timeout=5)
         self.check_no_sanitizer_report()
+        self.check_no_valgrind_report(rc)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, expect=0):
         """Sends sig (SIGTERM), waits, asserts the exit status; returns it."""
@@ -403,6 +505,27 @@ class Daemon:
             self.proc.wait()
         if self.proc is not None:
             forget(self.proc)
+
+    def check_no_valgrind_report(self, rc):
+        """Fails with valgrind's report if it found an error: its exit
+        status, or (killed: no summary, no leak check) an error record."""
+        if self.valgrind_log is None:
+            return
+        try:
+            with open(self.valgrind_log, errors="replace") as f:
+                report = f.read()
+        except FileNotFoundError:
+            return	# the daemon never started (a bad command line)
+        m = VALGRIND_SUMMARY_RE.search(report)
+        if rc == VALGRIND_ERROR_EXIT or (m and int(m.group(1))) or \
+                (not m and VALGRIND_ERROR_RE.search(report)):
+            fail("valgrind found errors in the daemon (exit status %r):\n%s"
+                 "\ndaemon log:\n%s" % (rc, report, self.log_text()))
+        # Killed by a signal (rc < 0), it wrote no summary and checked no
+        # leak: only the error records above count.
+        if m is None and rc is not None and rc >= 0:
+            fail("the daemon exited (status %r) without valgrind's summary:"
+                 "\n%s" % (rc, report))
 
     def check_no_sanitizer_report(self):
         for _, line in self.log_lines():
@@ -630,6 +753,91 @@ def fd_count(pid, sockets=False):
         except FileNotFoundError:
             pass
     return n
+
+
+# After a fault, RSS must come back to within this of its level before
+# (glibc keeps some freed memory in its arenas); descriptors exactly.
+RSS_MARGIN_FRACTION = 0.10
+RSS_MARGIN_KIB = 2048
+
+
+def resources(pid):
+    """(RSS in KiB, open descriptors with sockets) of a process."""
+    return rss_kib(pid), fd_count(pid, sockets=True)
+
+
+def open_connections(pid):
+    """pid's TCP sockets that are not listening (from /proc/net/tcp*)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except FileNotFoundError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[9] in inodes and cols[3] != "0A":  # LISTEN
+                        n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def quiet_resources(pid, timeout=15.0):
+    """resources(pid) once it has no connection open (the last client's
+    close reaches the daemon a moment after the client has its answer)."""
+    deadline = time.monotonic() + timeout * VALGRIND_SLOWDOWN
+    while open_connections(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    check_eq(open_connections(pid), 0, "connections open in pid %d" % pid)
+    return resources(pid)
+
+
+def rss_unchecked(pid):
+    """Why pid's RSS says nothing of the daemon's live memory, or None:
+    valgrind's is its own; ASan's and TSan's allocators keep freed memory
+    (a quarantine)."""
+    if VALGRIND:
+        return "valgrind"
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read()
+    for lib, name in (("libasan", "AddressSanitizer"),
+                      ("libtsan", "ThreadSanitizer")):
+        if lib in maps:
+            return name
+    return None
+
+
+def check_resources_back(pid, before, what, timeout=15.0):
+    """Polls /proc until pid's descriptors are back to before's count and
+    its RSS within RSS_MARGIN_* of before's (bounded by timeout, for the
+    connections and threads to close); logs both figures; returns after.
+    Under valgrind or a sanitizer the RSS is logged, not checked."""
+    rss0, fds0 = before
+    margin = max(RSS_MARGIN_KIB, int(rss0 * RSS_MARGIN_FRACTION))
+    deadline = time.monotonic() + timeout * VALGRIND_SLOWDOWN
+    unchecked = rss_unchecked(pid)
+    while True:
+        rss, fds = resources(pid)
+        rss_ok = unchecked is not None or rss <= rss0 + margin
+        if (fds == fds0 and rss_ok) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    log("  %s: RSS %d -> %d KiB (%+d, margin %d%s), descriptors %d -> %d"
+        % (what, rss0, rss, rss - rss0, margin,
+           ", not checked under " + unchecked if unchecked else "", fds0,
+           fds))
+    check_eq(fds, fds0, "%s: open descriptors after the fault" % what)
+    check(rss_ok, "%s: RSS %d KiB is more than %d KiB above the %d KiB "
+          "before the fault" % (what, rss, margin, rss0))
+    return rss, fds
 
 
 # ---- job records --------------------------------------------------------------

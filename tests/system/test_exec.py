@@ -22,13 +22,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, start_job as start, job_record as record,
                             wait_job_state as wait_state,
                             cancel_job as delete, check, check_between, check_eq,  # noqa: E402
-                            check_problem, fd_count, rss_kib, srcdir,
+                            check_problem, fd_count, need_exec, rss_kib, srcdir,
                             run_tests)
 
 EXEC = os.path.join(srcdir(), "tests", "system", "exec")
 
 
 def config(body, server=""):
+    need_exec()	# every test here runs programs
     return "[server]\ninstance = exectest\n" + server + \
         body.replace("@EXEC@", EXEC)
 

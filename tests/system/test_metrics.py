@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, EXIT_HARD_ERROR, HOST, check,  # noqa: E402
-                            check_eq, fail, log, read_response, run_tests,
-                            srcdir)
+                            check_eq, fail, log, need_exec, read_response,
+                            run_tests, srcdir)
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -244,6 +244,7 @@ def check_histogram(m, job, outcome, count, low, high):
 
 
 def test_exact_counts_after_a_known_sequence():
+    need_exec()	# /stuck's job is a program
     t0 = time.time()
     with Daemon(CONFIG) as d:
         scrape = Scraper(d)

@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, check, check_between,  # noqa: E402
                             check_eq, check_problem, dumps, header, job_record,
-                            log, run_tests, wait_job_state)
+                            log, need_exec, run_tests, wait_job_state)
 
 INSTANCE = "runtest"
 RUN_ID_RE = re.compile(r"^%s-[0-9a-f]{8}-r[0-9]+$" % INSTANCE)
@@ -107,6 +107,7 @@ def jobs_known(d):
 # ---- POST /jobs ---------------------------------------------------------------
 
 def test_post_jobs_runs_configured_jobs_with_params():
+    need_exec()	# greet is a program
     with Daemon(CONFIG) as d:
         status, headers, v, elapsed = post_jobs(d, {
             "jobs": [{"job": "fast"},
@@ -222,6 +223,7 @@ def check_cancelled_promptly(d, winner_id, loser_id, what):
 
 
 def test_losers_cancel_stops_the_others_within_100ms():
+    need_exec()	# snooze is a program
     with Daemon(CONFIG) as d:
         # A sleep job and a program (killed with SIGTERM).
         status, headers, v, _ = post_jobs(d, {
@@ -275,6 +277,7 @@ def test_deadline_with_losers_cancel_cancels_what_is_left():
 
 
 def test_a_failed_job_under_all_is_502_with_every_state():
+    need_exec()	# boom is a program
     with Daemon(CONFIG) as d:
         status, headers, p, _ = post_jobs(d, {
             "jobs": [{"job": "fast"}, {"job": "boom"}]})
@@ -380,6 +383,7 @@ def test_idempotent_repeat_gets_the_same_run_and_starts_nothing():
 
 
 def test_idempotency_key_on_a_post_route():
+    need_exec()	# greet is a program
     with Daemon(CONFIG) as d:
         key = {"Idempotency-Key": "greet-1", "Content-Type":
                "application/json"}

@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, HOST, Skip, check, check_between,  # noqa
-                            check_eq, fail, header, log, run_tests,
-                            wait_job_state)
+                            check_eq, fail, header, log, need_exec,
+                            run_tests, wait_job_state)
 
 CONFIG = """
 [server]
@@ -178,6 +178,7 @@ def test_a_client_leaving_a_finished_stream_leaves_detached_losers():
     """on_disconnect is about a client that gives up waiting: once the run
     is done, its losers are the `losers` setting's, even if the client
     leaves before it has read the whole stream."""
+    need_exec()	# big is a program
     with Daemon(CONFIG) as d:
         s = socket.socket()
         # A small window: the answer (1.5 MB twice) stays in the daemon.

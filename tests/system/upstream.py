@@ -17,6 +17,8 @@ Paths (KEY: anything, so that each test counts its own):
     /empty              204, no body
     /echo               200, JSON: the request's method, path, headers, body
     /hang               never answers (until the upstream stops)
+    /reset              resets the connection (RST) without answering
+    /garbage            answers bytes that are not HTTP, then closes
     /status/N           N, text/plain: "status N: " and 600 x "y"
     /flaky/KEY          503 for the first two requests of KEY, then 200 JSON
     /retry-after/KEY    503 with Retry-After: 1 the first time, then 200
@@ -29,6 +31,7 @@ import email.utils
 import http.server
 import json
 import socket
+import struct
 import threading
 import time
 
@@ -87,6 +90,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                               "application/json")
         if path == "/hang":
             up.stopping.wait(120)
+            return
+        if path == "/reset":
+            # SO_LINGER 0: close() sends RST, not FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if path == "/garbage":
+            self.close_connection = True
+            try:
+                self.wfile.write(b"\x00\xff\xfeNOT HTTP/1.1 at all\r\n"
+                                 b"\x1b[31m;;;\r\n\r\n" + b"\xff" * 300)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             return
         if path.startswith("/status/"):
             code = int(path.split("/")[2])
