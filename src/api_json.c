@@ -67,6 +67,36 @@ api_json_depth(const char *text, size_t len)
 	return deepest;
 }
 
+json_t *
+api_json_load_object(const char *text, size_t len, const char *object,
+		     char *detail, size_t size)
+{
+	json_error_t err;
+	json_t *body;
+	char *p;
+
+	if (api_json_depth(text, len) > API_JSON_MAX_DEPTH) {
+		snprintf(detail, size, "the body nests arrays and objects "
+			 "deeper than " API_JSON_DEPTH_TEXT);
+		return NULL;
+	}
+	body = json_loadb(text != NULL ? text : "", len,
+			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+	if (json_is_object(body))
+		return body;
+	if (body == NULL)
+		snprintf(detail, size, "the body is not valid JSON: %s (line "
+			 "%d, column %d)", err.text, err.line, err.column);
+	else
+		snprintf(detail, size, "the body must be %s", object);
+	json_decref(body);
+	/* err.text may quote the body's bytes. */
+	for (p = detail; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	return NULL;
+}
+
 /* RFC 3339 UTC with milliseconds, as in the log, or JSON null for 0. */
 json_t *
 api_json_time(int64_t ns)

@@ -49,6 +49,18 @@ enum server_handled api_method_not_allowed(struct server_request *req,
  */
 unsigned api_json_depth(const char *text, size_t len);
 
+/*
+ * The body of a request that must be a JSON object (len bytes at text,
+ * which may be NULL when len is 0), loaded as every resource loads one:
+ * refused when it nests deeper than API_JSON_MAX_DEPTH (before it is
+ * parsed), is not valid JSON (a duplicate key, invalid UTF-8) or is not
+ * an object.  Returns a new object, or NULL with detail (size bytes) the
+ * 400's detail in printable ASCII, "the body must be " and `object` when
+ * it is some other value.  The fuzzer calls it too (tests/fuzz).
+ */
+json_t *api_json_load_object(const char *text, size_t len,
+			     const char *object, char *detail, size_t size);
+
 /* GET or HEAD: a read of a resource that is safe to read. */
 bool api_is_read(struct server_request *req);
 

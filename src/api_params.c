@@ -58,15 +58,6 @@ api_params_is_json(const char *type)
 	       strchr("; \t", type[sizeof(json) - 1]) != NULL;
 }
 
-/* A problem's detail from foreign text: printable ASCII, '?' else. */
-static void
-printable(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			*s = '?';
-}
-
 /*
  * The body, when there is one: *object a new JSON object, its members
  * appended to g.  Returns 0, or answers req (400, 415) and returns -1.
@@ -77,7 +68,6 @@ read_body(struct server_request *req, struct gather *g, json_t **object)
 	size_t len;
 	const char *body = server_request_body(req, &len);
 	const char *key;
-	json_error_t err;
 	char detail[256];
 	json_t *v;
 
@@ -90,26 +80,9 @@ read_body(struct server_request *req, struct gather *g, json_t **object)
 				       "Content-Type: application/json");
 		return -1;
 	}
-	if (api_json_depth(body, len) > API_JSON_MAX_DEPTH) {
-		server_request_set_reason(req, "bad_json");
-		server_respond_problem(req, 400, "the body nests arrays and "
-				       "objects deeper than "
-				       API_JSON_DEPTH_TEXT);
-		return -1;
-	}
-	*object = json_loadb(body, len, JSON_REJECT_DUPLICATES |
-			     JSON_DECODE_ANY, &err);
-	if (*object == NULL || !json_is_object(*object)) {
-		if (*object == NULL)
-			snprintf(detail, sizeof(detail), "the body is not "
-				 "valid JSON: %s (line %d, column %d)",
-				 err.text, err.line, err.column);
-		else
-			snprintf(detail, sizeof(detail), "the body must be "
-				 "a JSON object of parameters");
-		printable(detail);
-		json_decref(*object);
-		*object = NULL;
+	*object = api_json_load_object(body, len, "a JSON object of "
+				       "parameters", detail, sizeof(detail));
+	if (*object == NULL) {
 		server_request_set_reason(req, "bad_json");
 		server_respond_problem(req, 400, detail);
 		return -1;

@@ -252,7 +252,6 @@ api_post_jobs(struct daemon *d, struct server_request *req,
 	struct call_spec spec;
 	json_t *body, *errors = NULL;
 	struct config *cfg;
-	json_error_t err;
 	char detail[256];
 	const char *text;
 	size_t len, i;
@@ -263,23 +262,9 @@ api_post_jobs(struct daemon *d, struct server_request *req,
 		return api_respond_problem(req, 415, "POST /jobs takes a JSON "
 					   "body with Content-Type: "
 					   "application/json");
-	if (api_json_depth(text, len) > API_JSON_MAX_DEPTH) {
-		server_request_set_reason(req, "bad_json");
-		return api_respond_problem(req, 400, "the body nests arrays "
-					   "and objects deeper than "
-					   API_JSON_DEPTH_TEXT);
-	}
-	body = json_loadb(text != NULL ? text : "", len,
-			  JSON_REJECT_DUPLICATES, &err);
-	if (body == NULL || !json_is_object(body)) {
-		snprintf(detail, sizeof(detail), body == NULL ? "the body is "
-			 "not a valid JSON object: %s (line %d, column %d)" :
-			 "the body must be a JSON object", err.text,
-			 err.line, err.column);
-		for (char *p = detail; *p != '\0'; p++)
-			if (*p < 0x20 || *p > 0x7e)
-				*p = '?';
-		json_decref(body);
+	body = api_json_load_object(text, len, "a JSON object", detail,
+				    sizeof(detail));
+	if (body == NULL) {
 		server_request_set_reason(req, "bad_json");
 		return api_respond_problem(req, 400, detail);
 	}

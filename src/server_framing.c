@@ -284,7 +284,7 @@ server_framing_absolute_path(const char *target)
 }
 
 enum { T_ORIGIN, T_ABSOLUTE, T_ASTERISK, T_BAD_BYTE, T_BAD_PERCENT,
-       T_NUL, T_FORM, T_LONG, T_COUNT };
+       T_NUL, T_FORM, T_AUTHORITY, T_LONG, T_COUNT };
 
 static const struct server_target_verdict verdicts[T_COUNT] = {
 	[T_ORIGIN] = { 0, SERVER_TARGET_ORIGIN, NULL, NULL },
@@ -302,6 +302,13 @@ static const struct server_target_verdict verdicts[T_COUNT] = {
 		"NUL (%00)", "nul_in_path" },
 	[T_FORM] = { 400, SERVER_TARGET_ORIGIN, "the request target must be "
 		"a path (origin-form)", "bad_target" },
+	/*
+	 * MHD decodes the whole target before it is served as its path:
+	 * "http://h%3Fx/a" would be served as "?x/a", "http://h%00/a" as
+	 * "/" (found by tests/fuzz/fuzz_framing).  No host needs an escape.
+	 */
+	[T_AUTHORITY] = { 400, SERVER_TARGET_ORIGIN, "the host of an "
+		"absolute-form request target holds a '%'", "bad_target" },
 	[T_LONG] = { 414, SERVER_TARGET_ORIGIN, "request target path too "
 		"long", "uri_too_long" },
 };
@@ -339,6 +346,9 @@ server_framing_target(const char *target)
 	} else if (scheme_length(target) > 0) {
 		form = T_ABSOLUTE;
 		path = server_framing_absolute_path(target);
+		p = target + scheme_length(target);
+		if (memchr(p, '%', (size_t)(path - p)) != NULL)
+			return &verdicts[T_AUTHORITY];
 	} else {
 		return &verdicts[T_FORM];
 	}

@@ -90,7 +90,8 @@ struct server_target_verdict {
  * The verdict on a request target as sent, before it is decoded: a static
  * constant, never NULL.  400 for a control byte, space or '#'; a '%' not
  * followed by two hex digits; %00 in the path (reason nul_in_path); a form
- * not served (bad_target).  414 for a path over SERVER_FRAMING_PATH_MAX
+ * not served, or a '%' in the host of an absolute-form target (both
+ * bad_target).  414 for a path over SERVER_FRAMING_PATH_MAX
  * (uri_too_long).
  */
 const struct server_target_verdict *server_framing_target(const char *target);

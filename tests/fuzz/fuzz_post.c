@@ -3,12 +3,16 @@
  * (api_post_read_spec(), as api_post_jobs() calls it) and a route's
  * parameters from its path, query string and JSON body (params.c, as
  * api_params_read() gathers them), against one fixed config whose jobs
- * declare a parameter of every type.
+ * declare a parameter of every type.  Both bodies go through the loader
+ * of the daemon (api_json_load_object(): the depth check before the
+ * parser, duplicate keys refused).
  *
  * An input is two fields, cut at the first '\n' (fuzz.h): the request
  * target ("/jobs", or a route path with a query string) and the body.
  *
- * Properties besides "no crash, no leak, no hang": out of memory (-1) is
+ * Properties besides "no crash, no leak, no hang": a body refused has a
+ * detail in printable ASCII, one taken nests no deeper than
+ * API_JSON_MAX_DEPTH; out of memory (-1) is
  * never the answer to a bad request (it would be a 503 for a client's
  * mistake); a refusal lists at least one error, each a JSON pointer and a
  * reason in valid UTF-8 (json_dumps() takes it); an accepted run has
@@ -18,6 +22,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "api_json.h"
 #include "api_post.h"
 #include "api_start.h"
 #include "config.h"
@@ -133,21 +138,67 @@ check_errors(json_t *errors, const char *key)
 	free(text);
 }
 
+/* How deep v's arrays and objects nest (0 for a scalar). */
+static unsigned
+depth(const json_t *v)
+{
+	unsigned deepest = 0, d;
+	const char *key;
+	json_t *e;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, e)
+			if ((d = depth(e)) > deepest)
+				deepest = d;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			if ((d = depth(e)) > deepest)
+				deepest = d;
+	} else {
+		return 0;
+	}
+	return deepest + 1;
+}
+
+/*
+ * The body (len bytes) as api_post_jobs() and api_params_read() load it
+ * (api_json_load_object()): a new object, or NULL.  A refusal has a
+ * detail in printable ASCII; an object taken nests no deeper than
+ * API_JSON_MAX_DEPTH, which the check before the parser promised.
+ */
+static json_t *
+load_body(const char *body, size_t len)
+{
+	char detail[256], *p;
+	json_t *json;
+
+	memset(detail, 0, sizeof(detail));
+	json = api_json_load_object(len > 0 ? body : NULL, len, "an object",
+				    detail, sizeof(detail));
+	if (json == NULL) {
+		FUZZ_ASSERT(detail[0] != '\0');
+		for (p = detail; *p != '\0'; p++)
+			FUZZ_ASSERT(*p >= 0x20 && *p <= 0x7e);
+		return NULL;
+	}
+	FUZZ_ASSERT(json_is_object(json));
+	FUZZ_ASSERT(depth(json) <= API_JSON_MAX_DEPTH);
+	FUZZ_ASSERT(api_json_depth(body, len) <= API_JSON_MAX_DEPTH);
+	return json;
+}
+
 /* POST /jobs with body. */
 static void
 fuzz_post_jobs(const char *body, size_t len)
 {
 	struct call_spec spec;
 	json_t *json, *errors = NULL;
-	json_error_t err;
 	size_t i;
 	int rc;
 
-	json = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-	if (!json_is_object(json)) {
-		json_decref(json);
+	if ((json = load_body(body, len)) == NULL)
 		return;
-	}
 	memset(&spec, 0, sizeof(spec));
 	rc = api_post_read_spec(cfg, json, &spec, &errors);
 	json_decref(json);
@@ -236,7 +287,6 @@ fuzz_route(char *target, size_t tlen, const char *body, size_t blen)
 	char *query = memchr(target, '?', tlen);
 	const struct route *route;
 	const char *key;
-	json_error_t err;
 	size_t nin, i;
 	int rc;
 
@@ -252,12 +302,8 @@ fuzz_route(char *target, size_t tlen, const char *body, size_t blen)
 		gather_query(query, (size_t)(target + tlen - query), in, &nin,
 			     PARAMS_INPUT_MAX + 1);
 	if (blen > 0) {
-		json = json_loadb(body, blen, JSON_REJECT_DUPLICATES |
-				  JSON_DECODE_ANY, &err);
-		if (!json_is_object(json)) {
-			json_decref(json);
+		if ((json = load_body(body, blen)) == NULL)
 			return;
-		}
 		json_object_foreach(json, key, v) {
 			if (nin == PARAMS_INPUT_MAX + 1)
 				break;

@@ -674,6 +674,42 @@ START_TEST(test_json_depth_counts_brackets_outside_strings)
 }
 END_TEST
 
+/* The loader of every JSON body (POST /jobs, a route's parameters). */
+START_TEST(test_json_body_loader_refuses_deep_duplicate_and_non_objects)
+{
+	static const char deep[] = "{\"a\":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}";
+	static const char dup[] = "{\"a\": 1, \"a\": 2}";
+	static const char bad_utf8[] = "{\"a\": \"\xff\"}";
+	char detail[256];
+	json_t *v;
+
+	ck_assert_ptr_null(api_json_load_object(deep, strlen(deep), "X",
+						detail, sizeof(detail)));
+	ck_assert_str_eq(detail, "the body nests arrays and objects deeper "
+			 "than " API_JSON_DEPTH_TEXT);
+	ck_assert_ptr_null(api_json_load_object(dup, strlen(dup), "X",
+						detail, sizeof(detail)));
+	ck_assert_msg(!strncmp(detail, "the body is not valid JSON: duplicate",
+			       37), "%s", detail);
+	ck_assert_ptr_null(api_json_load_object("42", 2, "an object of X",
+						detail, sizeof(detail)));
+	ck_assert_str_eq(detail, "the body must be an object of X");
+	ck_assert_ptr_null(api_json_load_object(NULL, 0, "X", detail,
+						sizeof(detail)));
+	ck_assert_ptr_null(api_json_load_object(bad_utf8, strlen(bad_utf8),
+						"X", detail, sizeof(detail)));
+	for (const char *p = detail; *p != '\0'; p++)
+		ck_assert(*p >= 0x20 && *p <= 0x7e);
+	v = api_json_load_object(deep + 5, strlen(deep) - 6, "X", detail,
+				 sizeof(detail));
+	ck_assert_ptr_null(v);	/* an array: 16 deep, but not an object */
+	v = api_json_load_object("{\"a\": [1]}", 10, "X", detail,
+				 sizeof(detail));
+	ck_assert(json_is_object(v));
+	json_decref(v);
+}
+END_TEST
+
 static Suite *
 params_suite(void)
 {
@@ -682,6 +718,7 @@ params_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_json_depth_counts_brackets_outside_strings);
+	tcase_add_test(tc, test_json_body_loader_refuses_deep_duplicate_and_non_objects);
 	tcase_add_test(tc, test_string_up_to_max_bytes_is_taken_as_a_json_string);
 	tcase_add_test(tc, test_string_over_max_bytes_is_refused);
 	tcase_add_test(tc, test_string_max_counts_bytes_not_characters);

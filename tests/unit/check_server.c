@@ -187,6 +187,19 @@ START_TEST(test_framing_targets)
 	ck_assert_str_eq(server_framing_absolute_path("HTTP://h:1/a?b"),
 			 "/a?b");
 	ck_assert_str_eq(server_framing_absolute_path("http://h"), "");
+	/*
+	 * MHD decodes the target before it is served (found by
+	 * fuzz_framing): an escape in the authority would decode to a NUL
+	 * that cuts the path off, or to a '?' or '/' that moves it.
+	 */
+	v = server_framing_target("http://h%00/a");
+	ck_assert_uint_eq(v->status, 400);
+	ck_assert_str_eq(v->reason, "bad_target");
+	ck_assert_uint_eq(server_framing_target("https://h%3Fx/a")->status,
+			  400);
+	ck_assert_uint_eq(server_framing_target("http://h%2F..")->status, 400);
+	ck_assert_uint_eq(server_framing_target("http://h/a%3F")->status, 0);
+	ck_assert_uint_eq(server_framing_target("http://h?%41")->status, 0);
 	ck_assert_int_eq(server_framing_target("*")->form,
 			 SERVER_TARGET_ASTERISK);
 	ck_assert_str_eq(server_framing_target("/a%00")->reason,
