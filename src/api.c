@@ -57,14 +57,14 @@ refused_stopping(struct daemon *d, struct server_request *req)
 /* /jobs: GET lists the jobs, POST starts an ad-hoc run as who may. */
 static enum server_handled
 jobs_collection(struct daemon *d, struct server_request *req,
-		const struct auth_token *who)
+		struct config *cfg, const struct auth_token *who)
 {
 	if (api_is_read(req))
 		return api_job_list(d, req);
 	if (strcmp(server_request_method(req), "POST") != 0)
 		return api_method_not_allowed(req, "GET, HEAD, POST");
 	if (!refused_stopping(d, req))
-		return api_post_jobs(d, req, who);
+		return api_post_jobs(d, req, cfg, who);
 	server_request_set_reason(req, "stopping");
 	server_add_header(req, "Retry-After", "1");
 	return api_respond_problem(req, 503, "the daemon is stopping");
@@ -95,13 +95,13 @@ admit(struct server_request *req, const struct config *cfg,
 }
 
 /*
- * The daemon's own resources: serves req and returns true, or returns
- * false when path is none of them.  Reads are answered while the daemon
- * stops; what starts jobs is not.
+ * The daemon's own resources: serves req under cfg (borrowed) and returns
+ * true, or returns false when path is none of them.  Reads are answered
+ * while the daemon stops; what starts jobs is not.
  */
 static bool
 built_in(struct daemon *d, struct server_request *req, const char *path,
-	 const struct config *cfg, enum server_handled *handled)
+	 struct config *cfg, enum server_handled *handled)
 {
 	const struct auth_token *who;
 	const char *id;
@@ -138,7 +138,7 @@ built_in(struct daemon *d, struct server_request *req, const char *path,
 	}
 	if (!strcmp(path, "/jobs")) {
 		if (admit(req, cfg, "/jobs", &who, handled))
-			*handled = jobs_collection(d, req, who);
+			*handled = jobs_collection(d, req, cfg, who);
 		return true;
 	}
 	return false;

@@ -246,12 +246,11 @@ api_post_read_spec(const struct config *cfg, const json_t *body,
 
 enum server_handled
 api_post_jobs(struct daemon *d, struct server_request *req,
-	      const struct auth_token *who)
+	      struct config *cfg, const struct auth_token *who)
 {
 	const char *type = server_request_header(req, "Content-Type");
 	struct call_spec spec;
 	json_t *body, *errors = NULL;
-	struct config *cfg;
 	char detail[256];
 	const char *text;
 	size_t len, i;
@@ -270,13 +269,11 @@ api_post_jobs(struct daemon *d, struct server_request *req,
 	}
 	memset(&spec, 0, sizeof(spec));
 	spec.label = "/jobs";
-	cfg = daemon_config(d);
 	rc = api_post_read_spec(cfg, body, &spec, &errors);
 	json_decref(body);
 	if (rc != 0) {
 		for (i = 0; i < spec.njobs; i++)
 			json_decref(spec.params[i]);
-		config_unref(cfg);
 		if (rc < 0) {
 			json_decref(errors);
 			return api_respond_problem(req, 503, "out of memory");
@@ -286,11 +283,8 @@ api_post_jobs(struct daemon *d, struct server_request *req,
 	if (api_auth_jobs(req, who, spec.jobs, spec.njobs) != 0) {
 		for (i = 0; i < spec.njobs; i++)
 			json_decref(spec.params[i]);
-		config_unref(cfg);
 		return SERVER_DONE;
 	}
 	spec.who = who;
-	rc = api_start_call(d, req, cfg, &spec);
-	config_unref(cfg);
-	return rc;
+	return api_start_call(d, req, cfg, &spec);
 }

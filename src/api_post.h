@@ -24,12 +24,15 @@ struct config;
 struct daemon;
 
 /*
- * POST /jobs on req (the method checked), who its bearer token (borrowed;
- * NULL: none), which answers 403 if who may not run a job it names.
- * SERVER_LATER or SERVER_DONE.
+ * POST /jobs on req (the method checked), read against cfg (borrowed: the
+ * config the request was admitted under, so that its token and its jobs
+ * come from one config even when a reload lands meanwhile), who its bearer
+ * token (borrowed from cfg; NULL: none), which answers 403 if who may not
+ * run a job it names.  SERVER_LATER or SERVER_DONE.
  */
 enum server_handled api_post_jobs(struct daemon *d,
 				  struct server_request *req,
+				  struct config *cfg,
 				  const struct auth_token *who);
 
 /*
