@@ -24,16 +24,6 @@ static const struct server_target_verdict asterisk_refused = {
 	"only", "bad_target"
 };
 
-/* The socket context of conn; NULL if it has none (out of memory). */
-static struct server_conn *
-conn_context(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-	return info != NULL ? info->socket_context : NULL;
-}
-
 /* MHD_get_connection_values_n() callback: one header into the framing. */
 static enum MHD_Result
 add_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -196,7 +186,7 @@ dispatch(struct server *s, struct server_request *req)
 static void
 mark_first(struct server *s, struct server_request *req)
 {
-	struct server_conn *c = conn_context(req->conn);
+	struct server_conn *c = server_conn_of(req->conn);
 
 	if (c != NULL && c->fresh) {
 		c->fresh = false;
@@ -251,7 +241,7 @@ begin_request(struct server_thread *t, struct MHD_Connection *conn,
 		status = (int)check_framing(t->server, conn, method, version,
 					    &why, &reason);
 	*con_cls = req;
-	c = conn_context(conn);
+	c = server_conn_of(conn);
 	status = server_limits_headers_in(req, c != NULL ? &c->limits : NULL,
 					  status, &why, &reason);
 	if (status < 0)
@@ -355,14 +345,6 @@ server_intake_on_connection(void *cls, struct MHD_Connection *conn,
 		tls_creds_unref(c->tls);
 	free(c);
 	*socket_context = NULL;
-}
-
-const struct tls_creds *
-server_intake_conn_tls(struct MHD_Connection *conn)
-{
-	const struct server_conn *c = conn_context(conn);
-
-	return c != NULL ? c->tls : NULL;
 }
 
 /*

@@ -242,6 +242,9 @@ struct server_conn {
 };
 
 /* server_request.c: the request object; the rest of it is in server.h. */
+/* The socket context of conn (borrowed); NULL if it has none (out of
+ * memory when it was accepted). */
+struct server_conn *server_conn_of(struct MHD_Connection *conn);
 void server_request_run_gone(struct server_request *req, bool gone);
 void server_request_observe(struct server_request *req, unsigned status);
 void server_observe_refusal(struct server *s, unsigned status,
@@ -329,8 +332,6 @@ int server_limits_body_in(struct server_request *req);
 void server_limits_request_done(struct server_request *req);
 void server_limits_expire(struct server_thread *t);
 int server_limits_timeout_ms(struct server_thread *t);
-/* server_intake.c: the TLS credentials of conn (borrowed), or NULL. */
-const struct tls_creds *server_intake_conn_tls(struct MHD_Connection *conn);
 
 /* server_tls.c */
 void server_tls_init(struct server *s);

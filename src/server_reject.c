@@ -43,9 +43,7 @@
 void
 server_reject_line_seen(struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct server_conn *c = info != NULL ? info->socket_context : NULL;
+	struct server_conn *c = server_conn_of(conn);
 
 	if (c != NULL)
 		c->line_seen = true;

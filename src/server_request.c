@@ -186,3 +186,12 @@ server_request_query(struct server_request *req, server_query_fn fn,
 				    query_argument, &w);
 	return w.n;
 }
+
+struct server_conn *
+server_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info != NULL ? info->socket_context : NULL;
+}

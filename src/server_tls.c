@@ -80,13 +80,15 @@ server_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
 		    unsigned int *length, gnutls_privkey_t *key)
 {
 	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const struct server_conn *sc;
 	const struct tls_creds *c;
 
 	(void)req_ca_dn;
 	(void)nreqs;
 	(void)pk_algos;
 	(void)pk_algos_length;
-	c = conn != NULL ? server_intake_conn_tls(conn) : NULL;
+	sc = conn != NULL ? server_conn_of(conn) : NULL;
+	c = sc != NULL ? sc->tls : NULL;
 	if (c == NULL) {
 		log_debug("TLS: no credentials for a handshake");
 		return -1;
