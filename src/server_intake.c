@@ -17,6 +17,7 @@
 #include "log.h"
 #include "server_framing.h"
 #include "server_private.h"
+#include "timer.h"
 
 /* The refusal of "*" with any method but OPTIONS (RFC 9112 3.2.4). */
 static const struct server_target_verdict asterisk_refused = {
@@ -380,6 +381,52 @@ server_intake_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return (void *)v;	/* never written through: see target_verdict() */
 }
 
+/*
+ * What libmicrohttpd 0.9.75 says of a client's malformed request just
+ * before it refuses it (server_reject_logged() counts the refusal).
+ */
+static bool
+is_client_error(const char *msg)
+{
+	static const char *const words[] = {
+		"Not enough memory in pool to allocate header record",
+		"Failed to parse `Content-Length' header",
+		"Too large value of 'Content-Length' header",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strncmp(msg, words[i], strlen(words[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Any other message of libmicrohttpd's is a warning, at most one a second
+ * for the whole server, so that no client (nor a storm of failed accepts)
+ * floods the log; those held back are counted in the next one and are
+ * logged at debug level.
+ */
+static void
+warn_at_most_each_second(struct server *s, const char *msg)
+{
+	int64_t now = timer_now_ns(), next = atomic_load(&s->mhd_warn_next_ns);
+	unsigned held;
+
+	if (now < next || !atomic_compare_exchange_strong(
+		    &s->mhd_warn_next_ns, &next, now + 1000000000)) {
+		atomic_fetch_add(&s->mhd_warn_held, 1);
+		log_debug("libmicrohttpd: %s", msg);
+		return;
+	}
+	held = atomic_exchange(&s->mhd_warn_held, 0);
+	if (held > 0)
+		log_warnx("libmicrohttpd: %s (and %u more in the last second "
+			  "or more, at debug level)", msg, held);
+	else
+		log_warnx("libmicrohttpd: %s", msg);
+}
+
 /* MHD_OPTION_EXTERNAL_LOGGER, with the thread as cls. */
 void
 server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -401,6 +448,14 @@ server_intake_on_mhd_log(void *cls, const char *fmt, va_list ap)
 		log_debug("TLS: a handshake failed");
 		return;
 	}
-	log_warnx("libmicrohttpd: %s", msg);
-	server_reject_logged(t->server, msg);
+	/*
+	 * A refusal of a client's malformed request is the client's doing,
+	 * and is counted: at warning level, any client could flood the log.
+	 */
+	if (server_reject_logged(t->server, msg) ||
+	    is_client_error(msg)) {
+		log_debug("libmicrohttpd: %s", msg);
+		return;
+	}
+	warn_at_most_each_second(t->server, msg);
 }

@@ -219,6 +219,13 @@ struct server {
 	 * reader of fresh, then active, never misses it (server_owed()).
 	 */
 	atomic_size_t fresh;
+	/*
+	 * libmicrohttpd's warnings, at most one a second (clients cause
+	 * most of them): when the next may be logged (CLOCK_MONOTONIC ns),
+	 * and how many were held back since the last.
+	 */
+	_Atomic int64_t mhd_warn_next_ns;
+	atomic_uint mhd_warn_held;
 	struct server_limits *limits;	/* owned: connections counted */
 	/*
 	 * The credentials new TLS connections get (a reference); NULL for
@@ -254,7 +261,9 @@ void server_observe_refusal(struct server *s, unsigned status,
 void server_reject_line_seen(struct MHD_Connection *conn);
 void server_reject_closed(struct server *s, struct MHD_Connection *conn,
 			  const struct server_conn *c);
-void server_reject_logged(struct server *s, const char *msg);
+/* Counts msg if it is libmicrohttpd refusing a request: returns true then
+ * (the client's doing, logged at debug level), false for any other. */
+bool server_reject_logged(struct server *s, const char *msg);
 
 /* server_access.c: the access log's part of a request's life. */
 void server_access_begin(struct server_request *req);

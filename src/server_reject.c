@@ -62,17 +62,18 @@ mhd_reason(unsigned status)
 	}
 }
 
-void
+bool
 server_reject_logged(struct server *s, const char *msg)
 {
 	unsigned status;
 
 	if (strncmp(msg, MHD_REFUSAL_PREFIX, strlen(MHD_REFUSAL_PREFIX)) != 0)
-		return;
+		return false;
 	if (sscanf(msg + strlen(MHD_REFUSAL_PREFIX), "%u", &status) != 1 ||
 	    status < 400 || status > 599)
-		return;
+		return false;
 	server_observe_refusal(s, status, mhd_reason(status));
+	return true;
 }
 
 /*
