@@ -709,6 +709,19 @@ def header(headers, name):
     return headers.get(name)
 
 
+# RFC 9110's reason phrases, which a problem's title repeats (RFC 9457
+# 4.2.1): the statuses the daemon answers with.
+REASON_PHRASES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    409: "Conflict", 413: "Content Too Large", 414: "URI Too Long",
+    415: "Unsupported Media Type", 422: "Unprocessable Content",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+}
+
+
 def check_problem(status, headers, body, expect_status, what,
                   detail=None):
     """Asserts an RFC 9457 problem+json answer; returns the parsed body."""
@@ -723,8 +736,8 @@ def check_problem(status, headers, body, expect_status, what,
           % (what, p))
     check_eq(p.get("status"), expect_status, "%s: problem status" % what)
     check_eq(p.get("type"), "about:blank", "%s: problem type" % what)
-    check(isinstance(p.get("title"), str) and p["title"],
-          "%s: problem has no title: %r" % (what, p))
+    check_eq(p.get("title"), REASON_PHRASES.get(expect_status),
+             "%s: problem title" % what)
     if detail is not None:
         check_eq(p.get("detail"), detail, "%s: problem detail" % what)
     return p
