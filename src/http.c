@@ -1,6 +1,7 @@
 /*
  * http.c - see http.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +138,31 @@ http_answer_body(json_t *value, unsigned *status, size_t *len)
 	if (body != NULL)
 		*len = sizeof(fallback) - 1;
 	return body;
+}
+
+char *
+http_problem_answer(unsigned status, const char *detail, size_t *len)
+{
+	static const char head[] = "HTTP/1.1 %u %s\r\n"
+		"Content-Type: " HTTP_PROBLEM_JSON "\r\n"
+		"Connection: close\r\nContent-Length: %zu\r\n\r\n";
+	unsigned s = status;
+	size_t blen;
+	char *body = http_answer_body(http_problem_new(status, detail), &s,
+				      &blen);
+	char *all;
+	int n;
+
+	if (body == NULL)
+		return NULL;
+	n = snprintf(NULL, 0, head, s, http_reason(s), blen);
+	all = n > 0 ? malloc((size_t)n + blen + 1) : NULL;
+	if (all != NULL) {
+		snprintf(all, (size_t)n + 1, head, s, http_reason(s), blen);
+		memcpy(all + n, body, blen);
+		all[(size_t)n + blen] = '\0';
+		*len = (size_t)n + blen;
+	}
+	free(body);
+	return all;
 }

@@ -36,4 +36,12 @@ char *http_json_dump(json_t *value, size_t *len);
  */
 char *http_answer_body(json_t *value, unsigned *status, size_t *len);
 
+/*
+ * A whole HTTP/1.1 answer, status line to body, of a problem with detail
+ * and "Connection: close": for a server part that writes to a socket
+ * itself because libmicrohttpd will not (a 408, a 400 it closed on).  New
+ * (*len bytes, NUL-terminated), or NULL when out of memory.
+ */
+char *http_problem_answer(unsigned status, const char *detail, size_t *len);
+
 #endif

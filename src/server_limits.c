@@ -537,36 +537,6 @@ nothing_unsent(int fd)
 }
 
 /*
- * A 408 problem document with "Connection: close", whole, into a new
- * buffer (*len bytes); NULL when out of memory.
- */
-static char *
-answer_408(const char *detail, size_t *len)
-{
-	static const char head[] = "HTTP/1.1 408 Request Timeout\r\n"
-		"Content-Type: " HTTP_PROBLEM_JSON "\r\n"
-		"Connection: close\r\nContent-Length: %zu\r\n\r\n";
-	unsigned status = 408;
-	size_t blen;
-	char *body = http_answer_body(http_problem_new(status, detail),
-				      &status, &blen);
-	char *all;
-	int n;
-
-	if (body == NULL)
-		return NULL;
-	n = snprintf(NULL, 0, head, blen);
-	all = n > 0 ? malloc((size_t)n + blen + 1) : NULL;
-	if (all != NULL) {
-		snprintf(all, (size_t)n + 1, head, blen);
-		memcpy(all + n, body, blen);
-		*len = (size_t)n + blen;
-	}
-	free(body);
-	return all;
-}
-
-/*
  * Cuts c off: its deadline passed while it was waiting for headers or a
  * body (the file's top says why this is safe).  With some of a request
  * received, and the socket ours to write (not TLS, no answer of
@@ -599,7 +569,7 @@ cut(struct server_thread *t, struct server_limits_conn *c)
 		snprintf(detail, sizeof(detail), "the request %s took longer "
 			 "than %lld ms", body ? "body" : "headers",
 			 (long long)(t->clock.timeout_ns[c->phase] / 1000000));
-		answer = answer_408(detail, &len);
+		answer = http_problem_answer(408, detail, &len);
 	}
 	/* One try, never waiting: a client that reads nothing gets less. */
 	if (answer != NULL &&

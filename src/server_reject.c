@@ -31,6 +31,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -110,23 +111,18 @@ closed_silently(struct MHD_Connection *conn, int fd)
 static void
 answer_bad_line(int fd)
 {
-	/* As http_problem_new() and jansson would write it. */
-	static const char body[] = "{\"type\": \"about:blank\", \"title\": "
-		"\"Bad Request\", \"status\": 400, \"detail\": \"malformed "
-		"request line\"}";
-	char buf[4096];
-	int n, i;
+	char buf[4096], *answer;
+	size_t len = 0;
+	int i;
 
 	for (i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
 	     i++)
 		;
-	n = snprintf(buf, sizeof(buf), "HTTP/1.1 400 Bad Request\r\n"
-		     "Connection: close\r\n"
-		     "Content-Type: " HTTP_PROBLEM_JSON "\r\n"
-		     "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+	answer = http_problem_answer(400, "malformed request line", &len);
 	/* A fresh socket's buffer takes it whole; if not, it is cut short. */
-	if (n > 0 && (size_t)n < sizeof(buf))
-		(void)send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (answer != NULL)
+		(void)send(fd, answer, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(answer);
 	shutdown(fd, SHUT_WR);
 }
 
