@@ -119,6 +119,17 @@ struct config {
 		bool metrics_open;	/* GET /metrics without a token */
 		bool openapi_open;	/* GET /openapi.json likewise */
 	} auth;
+	/*
+	 * Durable records ([store], store/store.h); read at start only: a
+	 * reload that changes them warns and keeps the running store.
+	 */
+	struct {
+		int backend;		/* enum store_backend */
+		char *path;		/* sqlite: the database file */
+		char *url;		/* postgresql: libpq conninfo/URI */
+		int64_t lease_ns;	/* postgresql queue: a claim's lease */
+		unsigned max_attempts;	/* postgresql queue: claims of a job */
+	} store;
 	size_t njobs;
 	struct job_def *jobs;
 	size_t nroutes;
