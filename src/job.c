@@ -88,9 +88,14 @@ job_format_id(char *id, const char *prefix, size_t prefix_len, uint64_t seq)
 	*id = '\0';
 }
 
-struct job_instance *
-job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
-	json_t *params)
+/*
+ * job_new() and job_new_claimed(): with id NULL, the id is this daemon's
+ * prefix and the seq.
+ */
+static struct job_instance *
+instance_new(struct job_env *env, struct config *cfg,
+	     const struct job_def *def, json_t *params, const char *id,
+	     unsigned attempt)
 {
 	struct job_instance *inst = calloc(1, sizeof(*inst));
 	uint64_t seq;
@@ -120,9 +125,49 @@ job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
 	seq = atomic_fetch_add_explicit(&env->next_seq, 1,
 					memory_order_relaxed);
 	inst->seq = seq;
-	job_format_id(inst->id, env->id_prefix, env->id_prefix_len, seq);
+	inst->attempt = attempt;
+	if (id != NULL)
+		memcpy(inst->id, id, strlen(id) + 1);	/* checked */
+	else
+		job_format_id(inst->id, env->id_prefix, env->id_prefix_len,
+			      seq);
 	future_on_done(inst->future, &inst->log_waiter, on_job_done, inst);
 	return inst;
+}
+
+struct job_instance *
+job_new(struct job_env *env, struct config *cfg, const struct job_def *def,
+	json_t *params)
+{
+	return instance_new(env, cfg, def, params, NULL, 0);
+}
+
+bool
+job_id_valid(const char *id)
+{
+	size_t n;
+
+	for (n = 0; id[n] != '\0'; n++)
+		if (n == JOB_ID_MAX - 1 ||
+		    !(id[n] == '-' || id[n] == '_' || id[n] == '.' ||
+		      (id[n] >= '0' && id[n] <= '9') ||
+		      (id[n] >= 'a' && id[n] <= 'z') ||
+		      (id[n] >= 'A' && id[n] <= 'Z')))
+			return false;
+	return n > 0;
+}
+
+struct job_instance *
+job_new_claimed(struct job_env *env, struct config *cfg,
+		const struct job_def *def, json_t *params, const char *id,
+		unsigned attempt)
+{
+	if (!job_id_valid(id)) {
+		json_decref(params);
+		errno = EINVAL;
+		return NULL;
+	}
+	return instance_new(env, cfg, def, params, id, attempt);
 }
 
 const struct job_instance *

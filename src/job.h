@@ -82,6 +82,12 @@ struct job_instance {
 	 * this order (registry_list()).
 	 */
 	uint64_t seq;
+	/*
+	 * 0 for an instance of this daemon's own; for one claimed from the
+	 * shared queue (job_new_claimed()), the claim's attempt number: the
+	 * fencing token its finish carries (store.h).
+	 */
+	unsigned attempt;
 	const struct job_def *def;	/* borrowed from cfg */
 	struct config *cfg;		/* a reference */
 	struct job_env *env;		/* borrowed */
@@ -166,6 +172,25 @@ void job_format_id(char *id, const char *prefix, size_t prefix_len,
  */
 struct job_instance *job_new(struct job_env *env, struct config *cfg,
 			     const struct job_def *def, json_t *params);
+
+/*
+ * Like job_new(), for a job whose id another instance gave it: one
+ * claimed from the shared queue (work_queue.h), which keeps its id there
+ * and carries attempt (>= 1) to its finish.  It still takes a seq of this
+ * daemon's, for the registry's order.  id is copied; it must pass
+ * job_id_valid().  Returns a new reference, or NULL with errno EINVAL (a
+ * bad id) or ENOMEM; params are freed then too.
+ */
+struct job_instance *job_new_claimed(struct job_env *env, struct config *cfg,
+				     const struct job_def *def, json_t *params,
+				     const char *id, unsigned attempt);
+
+/*
+ * Whether id may be a job's id: 1 to JOB_ID_MAX - 1 bytes of
+ * [A-Za-z0-9._-], as this daemon's own are.  Ids from the database are
+ * checked with it before they reach a URL, a log or the registry.
+ */
+bool job_id_valid(const char *id);
 
 /*
  * Hands the instance to its kind, which completes the future later (or
