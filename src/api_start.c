@@ -33,6 +33,7 @@
 #include "api_idempotency.h"
 #include "api_json.h"
 #include "api_params.h"
+#include "api_queue.h"
 #include "api_run_table.h"
 #include "api_start.h"
 #include "api_stream.h"
@@ -538,8 +539,12 @@ api_start_call(struct daemon *d, struct server_request *req,
 			return api_idempotency_repeat(req, existing, &idem);
 		return refuse(req, "out of memory", reason);
 	}
-	if (start_jobs(c, spec, futures, &why, &reason) != 0 ||
-	    (c->run = run_new(c->wait, futures, c->njobs)) == NULL) {
+	/* Work no client waits for goes to the shared queue, if any. */
+	if (api_queue_fits(d->store, spec, c->delivery))
+		rc = api_queue_jobs(d->store, c, spec, futures, &why, &reason);
+	else
+		rc = start_jobs(c, spec, futures, &why, &reason);
+	if (rc != 0 || (c->run = run_new(c->wait, futures, c->njobs)) == NULL) {
 		cancel_jobs(c);
 		api_run_table_remove(d->runs, c);
 		call_unref(c);

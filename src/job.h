@@ -88,6 +88,13 @@ struct job_instance {
 	 * fencing token its finish carries (store.h).
 	 */
 	unsigned attempt;
+	/*
+	 * Set once, before anyone else sees it, on an instance that was
+	 * handed to the shared queue instead of run here (api_queue.h): it
+	 * names the job for its run's answer and is never started; its
+	 * record, wherever it runs, is the store's.
+	 */
+	bool enqueued;
 	const struct job_def *def;	/* borrowed from cfg */
 	struct config *cfg;		/* a reference */
 	struct job_env *env;		/* borrowed */
