@@ -17,7 +17,9 @@
 #include "daemon.h"
 #include "kinds/kinds.h"
 #include "log.h"
+#include "store/store.h"
 #include "tls.h"
+#include "work_queue.h"
 
 #define EXPIRY_PERIOD_NS INT64_C(1000000000)
 /*
@@ -174,6 +176,41 @@ start_job_machinery(struct daemon *d, struct config *cfg)
 	return 0;
 }
 
+static struct config *
+current_config(void *arg)
+{
+	return daemon_config(arg);
+}
+
+/*
+ * The shared queue's runner, when the store has a queue: it runs as many
+ * of its jobs at once as the pool has workers (what a worker-bound job
+ * needs; sleep jobs hold none, but a bound the operator already chose
+ * beats a new one).  Returns 0, or -1 (logged).
+ */
+static int
+start_queue(struct daemon *d, const struct config *cfg)
+{
+	struct work_queue_options o;
+
+	if (d->store == NULL || !store_has_queue(d->store))
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.store = d->store;
+	o.env = &d->env;
+	o.registry = d->registry;
+	o.config = current_config;
+	o.config_arg = d;
+	o.capacity = cfg->pool.workers;
+	o.lease_ns = cfg->store.lease_ns;
+	d->queue = work_queue_start(&o);
+	if (d->queue == NULL) {
+		log_warn("shared queue runner");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The HTTP server on addr, or on listen_fd (taken) with addr NULL,
  * answering through the API, over TLS with `tls`.  0, or -1 (logged).
@@ -272,6 +309,8 @@ daemon_start(struct daemon *d, struct config *cfg,
 	    start_job_machinery(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
+	if (start_queue(d, cfg) != 0)
+		goto fail;
 	/* From here the server owns listen_fd, on failure too. */
 	if (start_server(d, cfg, d->socket_passed ? NULL : &ss, socklen,
 			 listen_fd, config_listen_tls(listen)) != 0) {
@@ -288,6 +327,8 @@ daemon_start(struct daemon *d, struct config *cfg,
 fail:
 	if (listen_fd >= 0)
 		close(listen_fd);
+	/* No job of the queue ran yet: the server never served. */
+	work_queue_free(d->queue);
 	if (d->kinds_open)
 		kinds_close(&d->env);
 	timer_free(d->timer);
@@ -473,6 +514,7 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	size_t left, n;
 
 	atomic_store(&d->stopping, true);
+	work_queue_stop_claiming(d->queue);
 	server_quiesce(d->server);
 	daemon_status(d, "draining", status, sizeof(status));
 	notify_send(&d->notify, "STOPPING=1", status);
@@ -484,6 +526,8 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	 * wins even over a job caught between its start and its timer.
 	 */
 	registry_close(d->registry);
+	/* What the queue gave us and the stop cancels is left to lapse. */
+	work_queue_release(d->queue);
 	n = registry_foreach_live(d->registry, cancel_one, NULL);
 	status[0] = '\0';
 	if (left > 0)
@@ -517,6 +561,8 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	kinds_close(&d->env);
 	pool_free(d->pool);
 	timer_free(d->timer);
+	/* Every job has completed: their outcomes go to the store. */
+	work_queue_free(d->queue);
 	api_run_table_free(d->runs);	/* its runs hold jobs */
 	registry_free(d->registry);
 	job_env_clear(&d->env);

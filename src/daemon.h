@@ -24,6 +24,8 @@
 #include "timer.h"
 
 struct api_run_table;
+struct store;
+struct work_queue;
 
 struct daemon {
 	pthread_mutex_t config_lock;	/* guards cfg (the pointer) */
@@ -36,6 +38,9 @@ struct daemon {
 	struct pool *pool;
 	struct registry *registry;
 	struct api_run_table *runs;	/* the API's runs, /runs/{id} */
+	struct store *store;		/* durable records ([store]) */
+	/* The shared queue's runner, when the store has a queue; or NULL. */
+	struct work_queue *queue;
 	struct job_env env;
 	bool kinds_open;		/* kinds_open() succeeded on env */
 	struct server *server;

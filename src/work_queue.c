@@ -351,7 +351,7 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 	q->jobs = j;
 	q->njobs++;
 	pthread_mutex_unlock(&q->lock);
-	log_debug("queue: job %s (id %s, attempt %u) claimed", def->name,
+	log_info("queue: job %s (id %s, attempt %u) claimed", def->name,
 		  inst->id, inst->attempt);
 	/* May run on_job_done() at once: not under the lock. */
 	future_on_done(inst->future, &j->waiter, on_job_done, j);
