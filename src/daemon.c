@@ -269,7 +269,8 @@ daemon_start(struct daemon *d, struct config *cfg,
 	if (check_tls(cfg, listen) != 0)
 		goto fail;
 	if (api_metrics_init(&d->metrics, cfg->pool.workers) != 0 ||
-	    start_job_machinery(d, cfg) != 0)
+	    start_job_machinery(d, cfg) != 0 ||
+	    daemon_store_open(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
 	/* From here the server owns listen_fd, on failure too. */
@@ -294,6 +295,7 @@ fail:
 	pool_free(d->pool);
 	api_run_table_free(d->runs);
 	registry_free(d->registry);
+	daemon_store_close(d);
 	if (d->env.timer != NULL)	/* job_env_init() ran */
 		job_env_clear(&d->env);
 	config_unref(d->cfg);
@@ -363,6 +365,7 @@ warn_restart_needed(const struct daemon *d, const struct config *old,
 		log_warnx("reload: instance name changes only on restart");
 	if (strcmp(old->server.tls_priorities, new->server.tls_priorities))
 		log_warnx("reload: tls_priorities changes only on restart");
+	daemon_store_reload(old, new);
 }
 
 /*
@@ -519,6 +522,11 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	timer_free(d->timer);
 	api_run_table_free(d->runs);	/* its runs hold jobs */
 	registry_free(d->registry);
+	/*
+	 * Last: every job and run has made its last change by now, and
+	 * the store commits them before it closes.
+	 */
+	daemon_store_close(d);
 	job_env_clear(&d->env);
 	api_metrics_clear(&d->metrics);	/* nothing counts any more */
 	config_unref(cfg);
