@@ -92,11 +92,13 @@ def sync(d):
 
 
 def start_quick(d, n):
-    status, _, body, _ = d.request(
+    status, headers, body, _ = d.request(
         "POST", "/quick?name=n%d&token=%s" % (n, SECRET), body=b"")
     check_eq(status, 202, "POST /quick (body %r)" % body)
-    v = json.loads(body)
-    return v["id"], v["jobs"][0]["id"]
+    run = headers.get("Location")
+    check(run is not None and run.startswith("/runs/"),
+          "POST /quick: Location %r" % run)
+    return run[len("/runs/"):], json.loads(body)["jobs"][0]["id"]
 
 
 def finished_jobs(d):
