@@ -402,6 +402,8 @@ daemon_reload(struct daemon *d, struct config *cfg)
 				      cfg->registry.retain_ns);
 	api_run_table_set_limits(d->runs, cfg->registry.max_runs,
 				 cfg->registry.retain_ns);
+	/* The store keeps finished records as long as the registry. */
+	store_set_retain(d->store, cfg->registry.retain_ns);
 	if (evicted > 0)
 		log_info("reload: %zu finished jobs dropped to fit max_jobs "
 			 "%u", evicted, cfg->registry.max_jobs);
