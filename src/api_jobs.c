@@ -9,6 +9,7 @@
 #include "api_jobs.h"
 #include "api_json.h"
 #include "api_list.h"
+#include "api_stored.h"
 #include "daemon.h"
 
 /*
@@ -46,6 +47,8 @@ api_job_resource(struct daemon *d, struct server_request *req, const char *id,
 	if (!cancel && !api_is_read(req))
 		return api_method_not_allowed(req, "GET, HEAD, DELETE");
 	inst = registry_find(d->registry, id);
+	if (inst == NULL && d->store_durable)	/* gone from memory */
+		return api_stored_job(d, req, id, cancel, who);
 	if (inst == NULL) {
 		server_request_set_reason(req, "unknown_job");
 		return api_respond_problem(req, 404, "no such job (it may have "
@@ -147,11 +150,13 @@ api_job_list(struct daemon *d, struct server_request *req)
 	if (api_list_read(req, 'j', "limit, cursor, state, job",
 			  job_list_param, &f, &q) != 0)
 		return SERVER_DONE;
+	filter.job = f.job;
+	filter.states = f.states;
+	if (d->store_durable)		/* it holds what memory dropped */
+		return api_stored_job_list(d, req, &filter, &q);
 	entries = malloc(q.limit * sizeof(*entries));
 	if (entries == NULL)
 		return api_respond_problem(req, 503, "out of memory");
-	filter.job = f.job;
-	filter.states = f.states;
 	n = registry_list(d->registry, &filter, q.before, q.limit,
 			  api_list_examine(q.limit), entries, &next);
 	/* The records, from the snapshots the filter saw, unlocked. */

@@ -206,11 +206,28 @@ json_t *
 api_job_record_of(const struct job_instance *inst,
 		  const struct future_snapshot *s)
 {
+	const struct job_instance *twin = job_joined(inst);
+
+	/* The values it ran with; a secret's shown as "***". */
+	return api_job_record_build(inst->id, inst->def->name, s,
+				    twin != NULL ? twin->id : NULL,
+				    params_redacted(inst->def, inst->params));
+}
+
+/*
+ * The one renderer of a job's record, for an instance in memory and a
+ * record from the store alike, so that both show the same members.
+ */
+json_t *
+api_job_record_build(const char *id, const char *job,
+		     const struct future_snapshot *s, const char *joined,
+		     json_t *params)
+{
 	json_t *record;
 
 	record = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
-			   "id", inst->id,
-			   "job", inst->def->name,
+			   "id", id,
+			   "job", job,
 			   "state", future_state_name(s->state),
 			   "result", api_json_result(s),
 			   "error", api_json_string_or_null(s->error),
@@ -219,12 +236,9 @@ api_job_record_of(const struct job_instance *inst,
 			   "finished", api_json_time(s->times.finished));
 	if (s->result_flags & FUTURE_RESULT_TRUNCATED)
 		record = api_object_set(record, "truncated", json_true());
-	if (job_joined(inst) != NULL)
-		record = api_object_set(record, "joined",
-					   json_string(job_joined(inst)->id));
-	/* The values it ran with; a secret's shown as "***". */
-	return api_object_set(record, "params",
-				 params_redacted(inst->def, inst->params));
+	if (joined != NULL)
+		record = api_object_set(record, "joined", json_string(joined));
+	return api_object_set(record, "params", params);
 }
 
 /*

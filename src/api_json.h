@@ -87,5 +87,14 @@ json_t *api_job_record(struct job_instance *inst);
 /* The same from a snapshot s of inst's future, borrowed (a listing's). */
 json_t *api_job_record_of(const struct job_instance *inst,
 			  const struct future_snapshot *s);
+/*
+ * What both build on, and the store's records too (api_stored.h): the
+ * record of job instance `id` of job `job` from snapshot s, with the twin
+ * it joined (NULL: none) and its params (stolen; secrets already "***").
+ * A new value, or NULL.
+ */
+json_t *api_job_record_build(const char *id, const char *job,
+			     const struct future_snapshot *s,
+			     const char *joined, json_t *params);
 
 #endif

@@ -27,8 +27,9 @@ static const double duration_bounds[] = {
 /* Every family, in the order rendered, and where api_metrics keeps it. */
 enum family_id {
 	F_REQUESTS, F_REJECTIONS, F_DISCONNECTS, F_WAITING, F_DURATION,
-	F_WORKERS, F_BUSY, F_QUEUED, F_REGISTRY, F_START, F_CPU, F_RESIDENT,
-	F_COUNT
+	F_WORKERS, F_BUSY, F_QUEUED, F_REGISTRY, F_STORE_CHANGES,
+	F_STORE_BATCHES, F_STORE_LOST, F_STORE_PENDING, F_STORE_UP, F_START,
+	F_CPU, F_RESIDENT, F_COUNT
 };
 
 static const struct metrics_desc families[F_COUNT] = {
@@ -64,6 +65,23 @@ static const struct metrics_desc families[F_COUNT] = {
 	[F_REGISTRY] = { METRICS_GAUGE, "taskpoold_registry_jobs",
 		"Job instances in the registry: live (queued or running) and "
 		"finished (kept for retain).", { "state" }, 1, 2, NULL, 0 },
+	[F_STORE_CHANGES] = { METRICS_COUNTER,
+		"taskpoold_store_changes_total",
+		"Changes of job and run records committed to the store.",
+		{ NULL }, 0, 0, NULL, 0 },
+	[F_STORE_BATCHES] = { METRICS_COUNTER,
+		"taskpoold_store_batches_total",
+		"Transactions the store's writer committed them in.",
+		{ NULL }, 0, 0, NULL, 0 },
+	[F_STORE_LOST] = { METRICS_COUNTER, "taskpoold_store_lost_total",
+		"Changes that could not be queued for the store (out of "
+		"memory) and were dropped.", { NULL }, 0, 0, NULL, 0 },
+	[F_STORE_PENDING] = { METRICS_GAUGE, "taskpoold_store_pending",
+		"Changes waiting for the store's writer.",
+		{ NULL }, 0, 0, NULL, 0 },
+	[F_STORE_UP] = { METRICS_GAUGE, "taskpoold_store_up",
+		"Whether the store's backend is reachable (1) or not (0).",
+		{ NULL }, 0, 0, NULL, 0 },
 	[F_START] = { METRICS_GAUGE, "process_start_time_seconds",
 		"Start time of the daemon since the Unix epoch in seconds.",
 		{ NULL }, 0, 0, NULL, 0 },
@@ -103,6 +121,11 @@ api_metrics_init(struct api_metrics *am, unsigned workers)
 				       (const char *[]){ "live" });
 	am->jobs_finished = metrics_series(f[F_REGISTRY],
 					   (const char *[]){ "finished" });
+	am->store_changes = metrics_series(f[F_STORE_CHANGES], NULL);
+	am->store_batches = metrics_series(f[F_STORE_BATCHES], NULL);
+	am->store_lost = metrics_series(f[F_STORE_LOST], NULL);
+	am->store_pending = metrics_series(f[F_STORE_PENDING], NULL);
+	am->store_up = metrics_series(f[F_STORE_UP], NULL);
 	am->start_time = metrics_series(f[F_START], NULL);
 	am->cpu = metrics_series(f[F_CPU], NULL);
 	am->resident = metrics_series(f[F_RESIDENT], NULL);
@@ -227,6 +250,19 @@ read_process(struct api_metrics *am)
 			    (double)sysconf(_SC_PAGESIZE));
 }
 
+/* The store's counts (store_stats(): no wait on its backend). */
+static void
+read_store(struct api_metrics *am, struct store *store)
+{
+	struct store_stats st = store_stats(store);
+
+	metrics_set(am->store_changes, (double)st.committed);
+	metrics_set(am->store_batches, (double)st.batches);
+	metrics_set(am->store_lost, (double)st.lost);
+	metrics_set(am->store_pending, (double)st.queued_now);
+	metrics_set(am->store_up, st.available ? 1 : 0);
+}
+
 enum server_handled
 api_metrics_get(struct daemon *d, struct server_request *req)
 {
@@ -244,6 +280,7 @@ api_metrics_get(struct daemon *d, struct server_request *req)
 	metrics_set(am->queued, (double)pool_queued(d->pool));
 	metrics_set(am->jobs_live, (double)n.live);
 	metrics_set(am->jobs_finished, (double)n.finished);
+	read_store(am, d->store);
 	read_process(am);
 	text = metrics_render(am->m, &len);
 	if (text == NULL)

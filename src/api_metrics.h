@@ -5,7 +5,7 @@
  * reports every answer and every client that hangs up to
  * api_metrics_observe(); job instances report their durations into
  * `job_duration` (job.c, through job_env); GET /metrics reads the gauges
- * (pool, registry, waiting connections, the process) at the scrape and
+ * (pool, registry, store, waiting connections, the process) at the scrape and
  * renders it all.  Every series is in taskpoold(8), METRICS.
  *
  * Labels stay few: a route is its path template, interned (bounded, past
@@ -36,6 +36,8 @@ struct api_metrics {
 	/* Gauges (and the CPU time), set at each scrape. */
 	struct metrics_series *waiting, *workers, *busy, *queued;
 	struct metrics_series *jobs_live, *jobs_finished;
+	struct metrics_series *store_changes, *store_batches, *store_lost;
+	struct metrics_series *store_pending, *store_up;
 	struct metrics_series *start_time, *cpu, *resident;
 };
 

@@ -20,6 +20,7 @@
 #include "api_list.h"
 #include "api_run_table.h"
 #include "api_runs.h"
+#include "api_stored.h"
 #include "daemon.h"
 
 /* The members every view of a run has; njobs and state read once. */
@@ -90,7 +91,10 @@ api_run_resource(struct daemon *d, struct server_request *req,
 
 	if (!api_is_read(req))
 		return api_method_not_allowed(req, "GET, HEAD");
-	if ((c = api_run_table_find(d->runs, id)) == NULL)
+	c = api_run_table_find(d->runs, id);
+	if (c == NULL && d->store_durable)	/* gone from memory */
+		return api_stored_run(d, req, id);
+	if (c == NULL)
 		return api_respond_problem(req, 404, "no such run (it may "
 					   "have expired)");
 	handled = api_respond_json(req, 200, run_record(c));

@@ -36,6 +36,7 @@
 #include "api_queue.h"
 #include "api_run_table.h"
 #include "api_start.h"
+#include "api_stored.h"
 #include "api_stream.h"
 #include "daemon.h"
 #include "http.h"
@@ -113,6 +114,9 @@ build_answer(struct server_request *req, void *arg, bool wanted)
 
 	if (wanted) {
 		call_answer(c, &status, &body, &len);
+		/* Recorded with the answer just taken: no second copy. */
+		if (c->daemon->store_durable)
+			api_stored_run_answer(c->daemon, c, status, body, len);
 		call_add_link(req, c);
 		if (status == 503) {
 			server_request_set_reason(req, "jobs_cancelled");
@@ -126,6 +130,8 @@ build_answer(struct server_request *req, void *arg, bool wanted)
 		}
 		server_respond(req, status, status >= 400 ?
 			       HTTP_PROBLEM_JSON : HTTP_JSON, body, len);
+	} else if (c->daemon->store_durable) {
+		api_stored_run_changed(c->daemon, c);	/* client gone */
 	}
 	call_unref(c);
 }
@@ -204,6 +210,13 @@ on_run_done(struct run *r, bool expired, int winner, void *arg)
 		 c->wait == RUN_WAIT_ANY;
 	if (losers && c->losers == ROUTE_LOSERS_CANCEL)
 		cancel_jobs(c);
+	/*
+	 * Done: its record in the store, with its answer.  A client still
+	 * waiting gets it built on its HTTP thread (build_answer() records
+	 * it there); else it is fixed by now, or here.
+	 */
+	if (req == NULL && d->store_durable)
+		api_stored_run_changed(d, c);
 	if (req != NULL)
 		answer_later(c, req, build_answer);
 	call_unref(c);			/* the run callback's reference */
@@ -558,6 +571,9 @@ api_start_call(struct daemon *d, struct server_request *req,
 		call_unref(c);
 		return refuse(req, "out of memory", reason);
 	}
+	/* Its jobs started: recorded before it can be done. */
+	if (d->store_durable)
+		api_stored_run_changed(d, c);
 	/* Before the wait: the run may be answered within it. */
 	server_request_on_gone(req, on_client_gone, call_ref(c));
 	wait_with_deadline(c);

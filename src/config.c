@@ -65,6 +65,8 @@ config_destroy(struct config *c)
 	free(c->server.instance);
 	free(c->auth.tokens_path);
 	auth_table_free(c->auth.tokens);
+	free(c->store.path);
+	free(c->store.url);
 	free(c->path);
 }
 

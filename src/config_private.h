@@ -16,6 +16,7 @@
  *                      whole file is read (a job's kind, a route's jobs)
  *   config_auth.c      [auth]: the tokens file, read once the routes and
  *                      jobs that its tokens name are known
+ *   config_store.c     [store]: where the durable records are kept
  *   config_reader.c    config_load(): the line reader fed to inih, and
  *                      inih's handler, which hand each header and key to
  *                      the section it belongs to
@@ -58,6 +59,7 @@ enum section_type {
 	SECTION_JOB,
 	SECTION_ROUTE,
 	SECTION_AUTH,
+	SECTION_STORE,
 };
 
 /* One load of one file; lives on config_load()'s stack. */
@@ -80,6 +82,8 @@ struct parser {
 	int listen_line, cert_line, key_line, priorities_line;
 	int auth_line;			/* of the [auth] header; 0: none */
 	int tokens_line;		/* of [auth] tokens */
+	int store_line;			/* of the [store] header; 0: none */
+	int backend_line;		/* of [store] backend; 0: default */
 	/* Keys set in the current section, to refuse duplicates. */
 	char **keys;
 	size_t nkeys;
@@ -203,5 +207,20 @@ int config_auth_key(struct parser *p, const char *key, const char *value);
  * -1.
  */
 int config_auth_finish(struct parser *p);
+
+/* ---- config_store.c ------------------------------------------------------- */
+
+/* Puts the defaults of [store] in c (memory: nothing is kept). */
+void config_store_defaults(struct config *c);
+
+/* A header: 0 if it is [store] (the current section then), 1 if it is
+ * not, -1 if it appears twice. */
+int config_store_begin(struct parser *p, const char *header);
+
+/* A key of [store]: 0 or -1.  A refused url is never quoted. */
+int config_store_key(struct parser *p, const char *key, const char *value);
+
+/* Once the file is read: the default path, postgresql's url.  0 or -1. */
+int config_store_finish(struct parser *p);
 
 #endif

@@ -44,11 +44,12 @@ begin_section(struct parser *p, const char *header)
 	forget_keys(p);
 	if ((rc = config_sections_begin(p, header)) <= 0 ||
 	    (rc = config_auth_begin(p, header)) <= 0 ||
+	    (rc = config_store_begin(p, header)) <= 0 ||
 	    (rc = config_jobs_begin(p, header)) <= 0)
 		return rc;
 	parser_error(p, p->line, "unknown section [%s] (expected [server], "
-		     "[pool], [registry], [log], [auth], [job NAME] or "
-		     "[route PATH])", header);
+		     "[pool], [registry], [log], [auth], [store], [job NAME] "
+		     "or [route PATH])", header);
 	return -1;
 }
 
@@ -120,6 +121,8 @@ on_key(void *user, const char *section, const char *key, const char *value)
 		rc = config_jobs_key(p, key, value);
 	else if (p->section == SECTION_AUTH)
 		rc = config_auth_key(p, key, value);
+	else if (p->section == SECTION_STORE)
+		rc = config_store_key(p, key, value);
 	else
 		rc = config_sections_key(p, key, value);
 	return rc == 0;
@@ -286,12 +289,13 @@ load(const char *path, const char *text, size_t len,
 		return NULL;
 	}
 	config_sections_defaults(p.cfg);
+	config_store_defaults(p.cfg);
 	if ((p.cfg->path = strdup(path)) == NULL)
 		parser_error(&p, 0, "out of memory");
 	else
 		read_file(&p, text, len);
 	if (!p.failed && config_jobs_finish(&p) == 0 &&
-	    config_auth_finish(&p) == 0)
+	    config_auth_finish(&p) == 0 && config_store_finish(&p) == 0)
 		config_sections_finish(&p);
 	forget_keys(&p);
 	config_jobs_forget(&p);

@@ -306,7 +306,8 @@ daemon_start(struct daemon *d, struct config *cfg,
 	if (check_tls(cfg, listen) != 0)
 		goto fail;
 	if (api_metrics_init(&d->metrics, cfg->pool.workers) != 0 ||
-	    start_job_machinery(d, cfg) != 0)
+	    start_job_machinery(d, cfg) != 0 ||
+	    daemon_store_open(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
 	if (start_queue(d, cfg) != 0)
@@ -335,6 +336,7 @@ fail:
 	pool_free(d->pool);
 	api_run_table_free(d->runs);
 	registry_free(d->registry);
+	daemon_store_close(d);
 	if (d->env.timer != NULL)	/* job_env_init() ran */
 		job_env_clear(&d->env);
 	config_unref(d->cfg);
@@ -404,6 +406,7 @@ warn_restart_needed(const struct daemon *d, const struct config *old,
 		log_warnx("reload: instance name changes only on restart");
 	if (strcmp(old->server.tls_priorities, new->server.tls_priorities))
 		log_warnx("reload: tls_priorities changes only on restart");
+	daemon_store_reload(old, new);
 }
 
 /*
@@ -440,6 +443,8 @@ daemon_reload(struct daemon *d, struct config *cfg)
 				      cfg->registry.retain_ns);
 	api_run_table_set_limits(d->runs, cfg->registry.max_runs,
 				 cfg->registry.retain_ns);
+	/* The store keeps finished records as long as the registry. */
+	store_set_retain(d->store, cfg->registry.retain_ns);
 	if (evicted > 0)
 		log_info("reload: %zu finished jobs dropped to fit max_jobs "
 			 "%u", evicted, cfg->registry.max_jobs);
@@ -565,6 +570,11 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	work_queue_free(d->queue);
 	api_run_table_free(d->runs);	/* its runs hold jobs */
 	registry_free(d->registry);
+	/*
+	 * Last: every job and run has made its last change by now, and
+	 * the store commits them before it closes.
+	 */
+	daemon_store_close(d);
 	job_env_clear(&d->env);
 	api_metrics_clear(&d->metrics);	/* nothing counts any more */
 	config_unref(cfg);

@@ -21,6 +21,7 @@
 #include "pool.h"
 #include "registry.h"
 #include "server.h"
+#include "store/store.h"
 #include "timer.h"
 
 struct api_run_table;
@@ -38,7 +39,14 @@ struct daemon {
 	struct pool *pool;
 	struct registry *registry;
 	struct api_run_table *runs;	/* the API's runs, /runs/{id} */
-	struct store *store;		/* durable records ([store]) */
+	/*
+	 * Durable records ([store], read at start only): below the registry
+	 * and the runs table, for ids they no longer hold.  Opened before
+	 * serving, closed once every job is done.  store_durable: the
+	 * backend keeps something (not memory), so changes are recorded.
+	 */
+	struct store *store;
+	bool store_durable;
 	/* The shared queue's runner, when the store has a queue; or NULL. */
 	struct work_queue *queue;
 	struct job_env env;
@@ -104,5 +112,17 @@ void daemon_reload(struct daemon *d, struct config *cfg);
  * once a second), and the jobs cancelled at its end.  Main thread only.
  */
 void daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry);
+
+/*
+ * daemon_store.c: opens d->store from cfg's [store] and, unless it is
+ * the memory backend, sets the registry's observer and the jobs'
+ * on_started to record every change; 0, or -1 with the reason logged.
+ * daemon_store_reload() warns when a reload changes [store] (the running
+ * store is kept).  daemon_store_close() commits what is left and closes
+ * it, once no job or run can change any more.
+ */
+int daemon_store_open(struct daemon *d, const struct config *cfg);
+void daemon_store_reload(const struct config *old, const struct config *new);
+void daemon_store_close(struct daemon *d);
 
 #endif

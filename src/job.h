@@ -59,6 +59,15 @@ struct job_env {
 	 */
 	void (*test_after_start)(struct job_instance *inst);
 	/*
+	 * Told of each instance that moved to RUNNING (job_note_started()),
+	 * on the starting thread, before the kind arms what completes it:
+	 * the daemon records the start in its store.  NULL (the memory
+	 * store, the tests): nothing is told.  Set after job_env_init(),
+	 * before any instance; it must not block.
+	 */
+	void (*on_started)(struct job_instance *inst, void *arg);
+	void *on_started_arg;
+	/*
 	 * What each kind keeps while the daemon runs (a thread, its queue),
 	 * by the kind's row in the table: made by kinds_open(), freed by
 	 * kinds_close() (kinds/kinds.h).  Only the kind's file looks inside.
@@ -198,6 +207,18 @@ struct job_instance *job_new_claimed(struct job_env *env, struct config *cfg,
  * checked with it before they reach a URL, a log or the registry.
  */
 bool job_id_valid(const char *id);
+
+/*
+ * For kinds (and the gate, for a job that joined a twin): inst's future
+ * has just moved to RUNNING.  Tells env->on_started, if set.  Inline: one
+ * test of a field on every start when nothing listens.
+ */
+static inline void
+job_note_started(struct job_instance *inst)
+{
+	if (inst->env->on_started != NULL)
+		inst->env->on_started(inst, inst->env->on_started_arg);
+}
 
 /*
  * Hands the instance to its kind, which completes the future later (or

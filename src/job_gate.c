@@ -185,6 +185,7 @@ join_twin(struct job_instance *inst, struct job_instance *twin)
 	atomic_store_explicit(&inst->gate.joined, twin, memory_order_release);
 	if (!future_start(inst->future))
 		return;		/* cancelled on the way */
+	job_note_started(inst);
 	job_ref(inst);
 	future_on_done(twin->future, &inst->gate.join_waiter, on_twin_done,
 		       inst);

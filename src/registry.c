@@ -40,6 +40,9 @@ struct registry {
 	unsigned max_jobs;
 	int64_t retain_ns;
 	bool closed;		/* registry_close(): refuse every add */
+	/* Set before the first add, then constant: read unlocked. */
+	registry_observer observer;
+	void *observer_arg;
 };
 
 static void
@@ -201,6 +204,13 @@ registry_new(unsigned max_jobs, int64_t retain_ns)
 }
 
 void
+registry_set_observer(struct registry *r, registry_observer fn, void *arg)
+{
+	r->observer = fn;
+	r->observer_arg = arg;
+}
+
+void
 registry_close(struct registry *r)
 {
 	pthread_mutex_lock(&r->lock);
@@ -248,6 +258,7 @@ on_finished(struct future *f, void *arg)
 	struct job_instance *inst = arg;
 	struct registry *r = inst->reg.owner;
 	enum future_state state = future_state(f);	/* final: stays */
+	bool moved = false;
 
 	pthread_mutex_lock(&r->lock);
 	if (inst->reg.listed && !inst->reg.finished) {
@@ -256,8 +267,14 @@ on_finished(struct future *f, void *arg)
 		inst->reg.finished = true;
 		inst->reg.finished_ns = timer_now_ns();
 		list_push(&r->finished, inst);
+		/* Expiry may drop the registry's reference once unlocked. */
+		moved = r->observer != NULL && job_ref(inst) != NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
+	if (moved) {
+		r->observer(REGISTRY_FINISHED, inst, r->observer_arg);
+		job_unref(inst);
+	}
 }
 
 int
@@ -300,6 +317,9 @@ registry_add(struct registry *r, struct job_instance *inst)
 	pthread_mutex_unlock(&r->lock);
 
 	drop_chain(evicted);
+	/* Before the waiter: ADDED is heard before FINISHED. */
+	if (r->observer != NULL)
+		r->observer(REGISTRY_ADDED, inst, r->observer_arg);
 	/* May run now, if the job already completed: it is listed by then. */
 	future_on_done(inst->future, &inst->reg.waiter, on_finished, inst);
 	return 0;

@@ -41,6 +41,28 @@ size_t registry_set_limits(struct registry *r, unsigned max_jobs,
 int registry_add(struct registry *r, struct job_instance *inst);
 
 /*
+ * What an observer hears (registry_set_observer()): an instance was added
+ * (created), or its future completed.
+ */
+enum registry_event {
+	REGISTRY_ADDED,
+	REGISTRY_FINISHED,
+};
+typedef void (*registry_observer)(enum registry_event ev,
+				  struct job_instance *inst, void *arg);
+
+/*
+ * Sets the one observer (NULL: none), before any instance is added: it is
+ * read without the lock.  fn is called without the registry's lock, on the
+ * thread where the change happens (the adder's; the one that completed
+ * the future), inst borrowed for the call; an instance's ADDED comes
+ * before its FINISHED.  It must not block: the daemon's queues a copy for
+ * the store (store.h).  This function can't fail.
+ */
+void registry_set_observer(struct registry *r, registry_observer fn,
+			   void *arg);
+
+/*
  * Refuses every later registry_add() (errno ESHUTDOWN), so that the live
  * instances can only get fewer: a stop closes the registry, then cancels
  * the live ones in one pass, and none can be added behind the pass.

@@ -224,6 +224,7 @@ exec_start(struct job_instance *inst, struct job_env *env)
 		return 0;	/* cancelled before it started */
 	if (env->test_after_start != NULL)
 		env->test_after_start(inst);
+	job_note_started(inst);
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	if (exec_render(ed, inst->params, &argv, &envp) != 0) {

@@ -601,6 +601,7 @@ http_transfer_start(struct job_instance *inst, struct job_env *env)
 		return 0;	/* cancelled before it started */
 	if (env->test_after_start != NULL)
 		env->test_after_start(inst);
+	job_note_started(inst);
 	if ((t = transfer_new(inst, why, sizeof(why))) == NULL) {
 		future_complete(inst->future, job_cancel_requested(inst) ?
 				FUTURE_CANCELLED : FUTURE_FAILED, NULL,

@@ -551,6 +551,7 @@ plugin_start(struct job_instance *inst, struct job_env *env)
 		return 0;	/* cancelled before it started */
 	if (env->test_after_start != NULL)
 		env->test_after_start(inst);
+	job_note_started(inst);
 	if ((run = plugin_run_new(inst, st)) == NULL)
 		return -1;
 	job_ref(inst);

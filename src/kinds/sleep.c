@@ -152,6 +152,7 @@ sleep_start(struct job_instance *inst, struct job_env *env)
 		return 0;	/* cancelled before it started: nothing to do */
 	if (env->test_after_start != NULL)
 		env->test_after_start(inst);
+	job_note_started(inst);
 	if (delay == 0) {
 		/* Nothing to wait for: skip the round trip to the timer. */
 		sleep_end(inst);

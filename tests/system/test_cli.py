@@ -108,7 +108,7 @@ def test_check_shipped_config():
 BAD_CONFIGS = [
     ("[server]\nlisten = 127.0.0.1:8080\n[bogus]\n", 3,
      "unknown section [bogus] (expected [server], [pool], [registry], "
-     "[log], [auth], [job NAME] or [route PATH])"),
+     "[log], [auth], [store], [job NAME] or [route PATH])"),
     ("[pool]\nworkers = 0\n", 2,
      "bad value '0' for workers (expected 1 to 1024)"),
     ("# a comment\n\n[job j]\nkind = sleep\nduration = 30\n", 5,
