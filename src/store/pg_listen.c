@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -170,7 +171,14 @@ listener(void *arg)
 int
 pg_listen_start(struct pg *pg)
 {
-	int rc = pthread_create(&pg->listener, NULL, listener, pg);
+	sigset_t all, old;
+	int rc;
+
+	/* As every thread but main: signals are main's to take. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&pg->listener, NULL, listener, pg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	if (rc != 0) {
 		errno = rc;

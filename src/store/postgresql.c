@@ -109,6 +109,7 @@ pg_schema(struct pg *pg, PGconn *conn, char *err, size_t errsize)
 	char lock[96];
 	PGresult *res = NULL;
 	long version = 0;
+	bool broken;
 	int rc = -1;
 
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%" PRId64 ")",
@@ -144,12 +145,15 @@ pg_schema(struct pg *pg, PGconn *conn, char *err, size_t errsize)
 	rc = 0;
 out:
 	PQclear(res);
+	/* Failed: no half-made schema.  Either way: the lock is given back. */
 	if (rc < 0 && PQstatus(conn) == CONNECTION_OK)
-		PQclear(PQexec(conn, "ROLLBACK"));
+		PQclear(pg_exec(pg, conn, "ROLLBACK", 0, NULL,
+				PGRES_COMMAND_OK, pg_deadline(), &broken));
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%" PRId64 ")",
 		 PG_SCHEMA_LOCK);
 	if (PQstatus(conn) == CONNECTION_OK)
-		PQclear(PQexec(conn, lock));
+		PQclear(pg_exec(pg, conn, lock, 0, NULL, PGRES_TUPLES_OK,
+				pg_deadline(), &broken));
 	return rc;
 }
 
