@@ -390,8 +390,8 @@ ops_of(enum store_backend backend)
 		return &store_memory_ops;
 	case STORE_SQLITE:
 		return &store_sqlite_ops;
-	case STORE_POSTGRESQL:	/* each backend's row comes with its file */
-		break;
+	case STORE_POSTGRESQL:
+		return &store_postgresql_ops;
 	}
 	return NULL;
 }
