@@ -207,11 +207,17 @@ api_job_record_of(const struct job_instance *inst,
 		  const struct future_snapshot *s)
 {
 	const struct job_instance *twin = job_joined(inst);
+	json_t *record;
 
 	/* The values it ran with; a secret's shown as "***". */
-	return api_job_record_build(inst->id, inst->def->name, s,
-				    twin != NULL ? twin->id : NULL,
-				    params_redacted(inst->def, inst->params));
+	record = api_job_record_build(inst->id, inst->def->name, s,
+				      twin != NULL ? twin->id : NULL,
+				      params_redacted(inst->def, inst->params));
+	/* A job of the shared queue: which claim runs it. */
+	if (inst->attempt > 0)
+		record = api_object_set(record, "attempt",
+					json_integer(inst->attempt));
+	return record;
 }
 
 /*

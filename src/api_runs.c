@@ -76,8 +76,15 @@ run_record(struct call *c)
 	bool done;
 
 	v = run_summary(c, &n, &done);
-	for (i = 0; i < n; i++)
-		jobs = api_array_append(jobs, api_job_record(c->jobs[i]));
+	for (i = 0; i < n; i++) {
+		json_t *j = NULL;
+
+		/* Given to the shared queue: its record is where it runs. */
+		if (c->jobs[i]->enqueued)
+			j = api_stored_job_json(c->daemon, c->jobs[i]->id);
+		jobs = api_array_append(jobs, j != NULL ? j :
+					api_job_record(c->jobs[i]));
+	}
 	v = api_object_set(v, "jobs", jobs);
 	return add_answer(v, c, true);
 }

@@ -32,7 +32,7 @@ static json_t *
 stored_record(const struct store_job *rec)
 {
 	struct future_snapshot s;
-	json_t *params = NULL;
+	json_t *params = NULL, *v;
 
 	memset(&s, 0, sizeof(s));
 	s.state = rec->state <= STORE_TIMED_OUT ?
@@ -50,8 +50,11 @@ stored_record(const struct store_job *rec)
 		json_decref(params);
 		params = json_object();
 	}
-	return api_job_record_build(rec->id, rec->job, &s, rec->joined,
-				    params);
+	v = api_job_record_build(rec->id, rec->job, &s, rec->joined, params);
+	/* A job of the shared queue, once claimed: as api_job_record_of(). */
+	if (rec->attempt > 0 && rec->attempt <= INT32_MAX)
+		v = api_object_set(v, "attempt", json_integer(rec->attempt));
+	return v;
 }
 
 /* DELETE of a job that only the store knows. */
@@ -185,6 +188,27 @@ api_stored_job_list(struct daemon *d, struct server_request *req,
 		store_job_clear(&out[i]);
 	free(out);
 	return api_list_respond(req, "jobs", jobs, 'j', next);
+}
+
+json_t *
+api_stored_job_json(struct daemon *d, const char *id)
+{
+	struct job_instance *inst;
+	struct store_job rec;
+	json_t *v = NULL;
+
+	if ((inst = registry_find(d->registry, id)) != NULL) {
+		v = api_job_record(inst);
+		job_unref(inst);
+		return v;
+	}
+	memset(&rec, 0, sizeof(rec));
+	if (d->store_durable && store_job_get(d->store, id, &rec) == 0) {
+		rec.id[sizeof(rec.id) - 1] = rec.job[sizeof(rec.job) - 1] = '\0';
+		v = stored_record(&rec);
+	}
+	store_job_clear(&rec);
+	return v;
 }
 
 /*

@@ -17,6 +17,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "server.h"
 
 struct auth_token;
@@ -45,6 +47,15 @@ enum server_handled api_stored_job_list(struct daemon *d,
 					struct server_request *req,
 					const struct registry_filter *filter,
 					const struct api_list_query *q);
+
+/*
+ * The record of job id, from the registry if it holds it, else from the
+ * store: a new value, or NULL when neither has it (or the store did not
+ * answer, or no memory).  For a run's job that went to the shared queue
+ * (job_instance.enqueued): its record is wherever it runs.  May block
+ * on the store, as every read of it does.
+ */
+json_t *api_stored_job_json(struct daemon *d, const char *id);
 
 /* /runs/{id} of an id that the runs table does not hold. */
 enum server_handled api_stored_run(struct daemon *d,

@@ -310,8 +310,6 @@ daemon_start(struct daemon *d, struct config *cfg,
 	    daemon_store_open(d, cfg) != 0)
 		goto fail;
 	apply_log_settings(d, cfg);
-	if (start_queue(d, cfg) != 0)
-		goto fail;
 	/* From here the server owns listen_fd, on failure too. */
 	if (start_server(d, cfg, d->socket_passed ? NULL : &ss, socklen,
 			 listen_fd, config_listen_tls(listen)) != 0) {
@@ -324,12 +322,18 @@ daemon_start(struct daemon *d, struct config *cfg,
 		 config_listen_tls(listen) ? "https://" : "",
 		 d->socket_passed ? where : listen, (unsigned)server_port(d->server), cfg->server.threads,
 		 cfg->pool.workers, cfg->njobs, cfg->nroutes, cfg->path);
+	/*
+	 * Last, so that nothing after it can fail: a job it claims needs
+	 * the whole daemon's stop to end.  Without it the instance still
+	 * serves, and queues; the other instances run the queue.
+	 */
+	if (start_queue(d, cfg) != 0)
+		log_warnx("queue: this instance claims no work of the shared "
+			  "queue");
 	return 0;
 fail:
 	if (listen_fd >= 0)
 		close(listen_fd);
-	/* No job of the queue ran yet: the server never served. */
-	work_queue_free(d->queue);
 	if (d->kinds_open)
 		kinds_close(&d->env);
 	timer_free(d->timer);
@@ -567,7 +571,7 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	pool_free(d->pool);
 	timer_free(d->timer);
 	/* Every job has completed: their outcomes go to the store. */
-	work_queue_free(d->queue);
+	work_queue_stop(d->queue);
 	api_run_table_free(d->runs);	/* its runs hold jobs */
 	registry_free(d->registry);
 	/*
@@ -575,6 +579,8 @@ daemon_stop(struct daemon *d, const char *why, const sigset_t *hurry)
 	 * the store commits them before it closes.
 	 */
 	daemon_store_close(d);
+	/* After the store: its listening thread may call the runner. */
+	work_queue_free(d->queue);
 	job_env_clear(&d->env);
 	api_metrics_clear(&d->metrics);	/* nothing counts any more */
 	config_unref(cfg);

@@ -55,6 +55,7 @@ struct work_queue {
 	bool claiming;			/* false once the stop began */
 	bool releasing;			/* the stop's cancels: leave them */
 	bool quit;
+	bool joined;			/* the caller's: work_queue_stop() ran */
 	size_t ncancels;
 	char cancels[CANCELS_MAX][STORE_ID_MAX];
 };
@@ -486,9 +487,7 @@ work_queue_start(const struct work_queue_options *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	store_set_events(o->store, on_store_event, q);
 	if ((err = pthread_create(&q->thread, NULL, runner, q)) != 0) {
-		store_set_events(o->store, NULL, NULL);
 		pthread_cond_destroy(&q->wake);
 		pthread_mutex_destroy(&q->lock);
 		free(q->claimed);
@@ -496,6 +495,8 @@ work_queue_start(const struct work_queue_options *o)
 		errno = err;
 		return NULL;
 	}
+	/* Once it can fail no more: the handler stays until store_close(). */
+	store_set_events(o->store, on_store_event, q);
 	log_info("queue: running up to %u jobs of the shared queue, lease "
 		 "%.1f s", o->capacity, (double)o->lease_ns / 1e9);
 	return q;
@@ -536,18 +537,18 @@ work_queue_running(struct work_queue *q)
 }
 
 void
-work_queue_free(struct work_queue *q)
+work_queue_stop(struct work_queue *q)
 {
 	struct wq_job *j;
 
-	if (q == NULL)
+	if (q == NULL || q->joined)
 		return;
-	store_set_events(q->o.store, NULL, NULL);
 	pthread_mutex_lock(&q->lock);
 	q->quit = true;
 	pthread_cond_signal(&q->wake);
 	pthread_mutex_unlock(&q->lock);
 	pthread_join(q->thread, NULL);	/* it finished what it could */
+	q->joined = true;
 	while ((j = q->jobs) != NULL) {
 		q->jobs = j->next;
 		log_warnx("queue: job %s (id %s): outcome not written; it is "
@@ -556,6 +557,15 @@ work_queue_free(struct work_queue *q)
 		job_unref(j->inst);
 		free(j);
 	}
+	q->njobs = 0;
+}
+
+void
+work_queue_free(struct work_queue *q)
+{
+	if (q == NULL)
+		return;
+	work_queue_stop(q);
 	pthread_cond_destroy(&q->wake);
 	pthread_mutex_destroy(&q->lock);
 	free(q->claimed);

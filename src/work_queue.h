@@ -76,10 +76,17 @@ void work_queue_release(struct work_queue *q);
 size_t work_queue_running(struct work_queue *q);
 
 /*
- * Finishes what is left to finish (within the store's timeout), stops
- * the thread and frees the runner.  Every job it started must have
- * completed (the daemon frees it after its kinds, pool and timer).
- * NULL is ok.
+ * Finishes what is left to finish (within the store's timeout) and stops
+ * the thread.  Every job it started must have completed (the daemon
+ * calls it after freeing its kinds, pool and timer), and the store must
+ * still be open.  NULL is ok; a second call does nothing.
+ */
+void work_queue_stop(struct work_queue *q);
+
+/*
+ * Frees the runner (stopping it first if need be).  After store_close():
+ * the store's listening thread may be calling the event handler until
+ * then.  NULL is ok.
  */
 void work_queue_free(struct work_queue *q);
 
