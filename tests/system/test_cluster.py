@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -397,8 +398,11 @@ def test_database_outage_gives_503_and_loses_nothing():
         try:
             worst = 0.0
             for d in c.daemons:
-                status, headers, body, took = post_none(
-                    d, [{"job": "nap"}])
+                t0 = time.monotonic()
+                status, headers, body, _ = d.request(
+                    "POST", "/jobs", headers=JSON, body=json.dumps(
+                        {"jobs": [{"job": "nap"}], "wait": "none"}))
+                took = time.monotonic() - t0
                 check_problem(status, headers, body, 503,
                               "POST /jobs during the outage")
                 check(headers.get("Retry-After") is not None,
@@ -434,7 +438,8 @@ def test_killed_instance_jobs_are_claimed_again_after_the_lease():
         victim, _ = wait_claimed(c, job_id, 10)
         wait_state(victim, job_id, ("running",), 5)
         t_kill = time.monotonic()
-        victim.kill()
+        victim.send_signal(signal.SIGKILL)
+        victim.wait_exit(5)
         survivors = [d for d in c.daemons if d is not victim]
         heir, t_claim = wait_claimed(c, job_id, LEASE * 3, attempt=2,
                                      exclude=(victim,))
