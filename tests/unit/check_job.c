@@ -1,0 +1,128 @@
+/*
+ * check_job.c - job instances with an id of their own (job.c): those the
+ * shared queue hands over keep the id another instance gave them, carry
+ * their attempt, and still take a local seq for the registry's order; an
+ * id from the database is checked before it is used.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "job.h"
+#include "timer.h"
+
+static char dir[] = "/tmp/check_job.XXXXXX";
+static char path[sizeof(dir) + 16];
+static struct config *cfg;
+static struct timer *timer;
+static struct job_env env;
+static const struct job_def *def;
+
+static void
+setup(void)
+{
+	struct config_error err;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/job.conf", dir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_ge(fputs("[job nap]\nkind = sleep\nduration = 1s\n",
+			       fp), 0);
+	ck_assert_int_eq(fclose(fp), 0);
+	cfg = config_load(path, &err);
+	ck_assert_msg(cfg != NULL, "line %d: %s", err.line, err.text);
+	def = config_find_job(cfg, "nap");
+	ck_assert_ptr_nonnull(def);
+	timer = timer_new();
+	ck_assert_ptr_nonnull(timer);
+	job_env_init(&env, "here", timer, NULL);
+	atomic_store(&env.log_jobs, false);
+}
+
+static void
+teardown(void)
+{
+	job_env_clear(&env);
+	timer_free(timer);
+	config_unref(cfg);
+	unlink(path);
+	rmdir(dir);
+	strcpy(dir + sizeof(dir) - 7, "XXXXXX");
+}
+
+START_TEST(test_a_claimed_instance_keeps_its_id_and_attempt)
+{
+	struct job_instance *own = job_new(&env, cfg, def, NULL);
+	struct job_instance *claimed = job_new_claimed(&env, cfg, def, NULL,
+		"there-0badc0de-42", 2);
+
+	ck_assert_ptr_nonnull(own);
+	ck_assert_ptr_nonnull(claimed);
+	ck_assert_str_eq(claimed->id, "there-0badc0de-42");
+	ck_assert_uint_eq(claimed->attempt, 2);
+	ck_assert_uint_eq(own->attempt, 0);
+	ck_assert(!claimed->enqueued);
+	/* A seq of this daemon's, after the one before it. */
+	ck_assert_uint_eq(claimed->seq, own->seq + 1);
+	ck_assert_int_eq(strncmp(own->id, "here-", 5), 0);
+	ck_assert_int_eq(future_state(claimed->future), FUTURE_QUEUED);
+	job_unref(claimed);
+	job_unref(own);
+}
+END_TEST
+
+START_TEST(test_an_id_from_the_database_is_checked)
+{
+	char longest[JOB_ID_MAX], too_long[JOB_ID_MAX + 1];
+	json_t *params = json_object();
+
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	memset(too_long, 'a', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	ck_assert(job_id_valid("node1-0000abcd-1"));
+	ck_assert(job_id_valid("a.b_c-D9"));
+	ck_assert(job_id_valid(longest));
+	ck_assert(!job_id_valid(too_long));
+	ck_assert(!job_id_valid(""));
+	ck_assert(!job_id_valid("../etc"));
+	ck_assert(!job_id_valid("a b"));
+	ck_assert(!job_id_valid("a\nb"));
+	ck_assert(!job_id_valid("é"));
+	/* Refused, with its params freed (ASan/valgrind see a leak if not). */
+	errno = 0;
+	ck_assert_ptr_null(job_new_claimed(&env, cfg, def, params, "x/y", 1));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static Suite *
+job_suite(void)
+{
+	Suite *s = suite_create("job");
+	TCase *tc = tcase_create("claimed");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_a_claimed_instance_keeps_its_id_and_attempt);
+	tcase_add_test(tc, test_an_id_from_the_database_is_checked);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(job_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
