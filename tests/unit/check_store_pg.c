@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "store/backend.h"
+#include "store/store.h"
 
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S INT64_C(1000000000)
@@ -481,6 +482,31 @@ START_TEST(test_a_refused_record_does_not_hold_the_batch_back)
 }
 END_TEST
 
+START_TEST(test_through_the_store_a_synced_change_is_read_back)
+{
+	struct store_options o = {
+		.backend = STORE_POSTGRESQL, .url = url, .instance = "a",
+		.lease_ns = 30 * NS_PER_S, .max_attempts = 3,
+		.retain_ns = 3600 * NS_PER_S,
+	};
+	struct store_job j = job_rec("j1", STORE_SUCCEEDED, 1), got;
+	char err[256] = "";
+	struct store *s = store_open(&o, err, sizeof(err));
+
+	ck_assert_msg(s != NULL, "store_open: %s", err);
+	ck_assert_int_eq(store_backend(s), STORE_POSTGRESQL);
+	ck_assert(store_has_queue(s));
+	j.result = "done";
+	j.finished = clock_now_ns(CLOCK_REALTIME);	/* not expired yet */
+	ck_assert_int_eq(store_job_changed(s, &j), 0);
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(store_job_get(s, "j1", &got), 0);
+	ck_assert_str_eq(got.result, "done");
+	store_job_clear(&got);
+	store_close(s);
+}
+END_TEST
+
 /* ---- the queue ----------------------------------------------------------- */
 
 struct claimer {
@@ -767,32 +793,6 @@ START_TEST(test_a_stopped_database_fails_in_time_and_reconnects)
 }
 END_TEST
 
-/* Until store.c (the lead's) is merged: what store.h says they do. */
-void
-store_job_clear(struct store_job *rec)
-{
-	if (rec == NULL)
-		return;
-	free(rec->result);
-	free(rec->error);
-	free(rec->params);
-	free(rec->joined);
-	memset(rec, 0, sizeof(*rec));
-}
-
-void
-store_run_clear(struct store_run *rec)
-{
-	if (rec == NULL)
-		return;
-	free(rec->route);
-	free(rec->wait);
-	free(rec->answer);
-	free(rec->jobs);
-	free(rec->idempotency_key);
-	memset(rec, 0, sizeof(*rec));
-}
-
 static Suite *
 store_pg_suite(void)
 {
@@ -810,6 +810,7 @@ store_pg_suite(void)
 	tcase_add_test(tc, test_instances_that_start_at_once_share_one_schema);
 	tcase_add_test(tc, test_a_newer_schema_is_refused);
 	tcase_add_test(tc, test_a_refused_record_does_not_hold_the_batch_back);
+	tcase_add_test(tc, test_through_the_store_a_synced_change_is_read_back);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("queue");
