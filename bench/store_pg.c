@@ -245,29 +245,3 @@ main(int argc, char **argv)
 	ops->close(b);
 	return done == n ? 0 : 1;
 }
-
-/* Until store.c (the lead's) is merged: what store.h says they do. */
-void
-store_job_clear(struct store_job *rec)
-{
-	if (rec == NULL)
-		return;
-	free(rec->result);
-	free(rec->error);
-	free(rec->params);
-	free(rec->joined);
-	memset(rec, 0, sizeof(*rec));
-}
-
-void
-store_run_clear(struct store_run *rec)
-{
-	if (rec == NULL)
-		return;
-	free(rec->route);
-	free(rec->wait);
-	free(rec->answer);
-	free(rec->jobs);
-	free(rec->idempotency_key);
-	memset(rec, 0, sizeof(*rec));
-}

@@ -21,6 +21,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,6 +48,8 @@ struct pg {
 	unsigned max_attempts;
 
 	PGconn *writer;		/* the writer thread's own */
+	/* When a claim last retired lapsed rows (monotonic ns). */
+	_Atomic int64_t retired_ns;
 
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;	/* CLOCK_MONOTONIC */

@@ -14,10 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "store/pg.h"
 
 #define CLAIM_MAX 1000		/* rows of one claim, at most */
+/* Lapsed rows are retired by a claim at most this often (per instance). */
+#define RETIRE_EVERY_NS INT64_C(100000000)
 
 /*
  * Runs one statement on a pool connection and returns its result (want),
@@ -86,7 +90,16 @@ retire(struct pg *pg)
 	char now[24], max[16];
 	const char *v[2] = { now, max };
 	PGresult *res;
+	int64_t mono = clock_now_ns(CLOCK_MONOTONIC), last;
 
+	/*
+	 * Once per RETIRE_EVERY_NS is enough (a lease is seconds), and it
+	 * saves a claim in a busy queue one statement of two.
+	 */
+	last = atomic_load_explicit(&pg->retired_ns, memory_order_relaxed);
+	if (last != 0 && mono - last < RETIRE_EVERY_NS)
+		return 0;
+	atomic_store_explicit(&pg->retired_ns, mono, memory_order_relaxed);
 	pg_now_text(now, sizeof(now));
 	snprintf(max, sizeof(max), "%u", pg->max_attempts);
 	res = run(pg, "WITH gone AS (UPDATE taskpoold_jobs SET"
