@@ -17,6 +17,9 @@
 #include "api_stored.h"
 #include "daemon.h"
 
+_Static_assert(CALL_ID_MAX <= STORE_ID_MAX && JOB_ID_MAX <= STORE_ID_MAX,
+	       "a run's or a job's id fits a record's");
+
 /* 503: the store did not answer in time, or failed. */
 static enum server_handled
 unavailable(struct server_request *req)
@@ -307,14 +310,14 @@ record_run(struct daemon *d, struct call *c, bool done, unsigned status,
 	n = c->njobs;
 	pthread_mutex_unlock(&c->lock);
 	memset(&run, 0, sizeof(run));
-	snprintf(run.id, sizeof(run.id), "%s", c->id);
+	memcpy(run.id, c->id, sizeof(c->id));	/* CALL_ID_MAX < STORE_ID_MAX */
 	run.route = (char *)c->label;
 	run.wait = (char *)run_policy_name(c->wait);
 	run.done = done;
 	run.status = done ? status : 0;
 	run.answer = done ? (char *)body : NULL;
 	for (i = 0; i < n && i < CONFIG_ROUTE_JOBS_MAX; i++)
-		snprintf(ids[i], sizeof(ids[i]), "%s", c->jobs[i]->id);
+		memcpy(ids[i], c->jobs[i]->id, sizeof(c->jobs[i]->id));
 	run.njobs = i;
 	run.jobs = ids;
 	run.idempotency_key = c->idempotency_key;

@@ -23,6 +23,7 @@
 #include "kinds/kinds.h"
 #include "params.h"
 #include "kinds/sleep.h"
+#include "store/store.h"
 
 #ifndef TEST_SRCDIR
 #error "TEST_SRCDIR must name the source tree (see Makefile.am)"
@@ -722,6 +723,72 @@ START_TEST(test_unref_of_null_does_nothing)
 }
 END_TEST
 
+/* ---- [store] -------------------------------------------------------------- */
+
+START_TEST(test_store_defaults_to_memory_with_its_defaults)
+{
+	struct config *c = load_ok("[server]\nthreads = 2\n");
+
+	ck_assert_int_eq(c->store.backend, STORE_MEMORY);
+	ck_assert_str_eq(c->store.path, "/var/lib/taskpoold/taskpoold.db");
+	ck_assert_ptr_null(c->store.url);
+	ck_assert_int_eq(c->store.lease_ns, 30 * NS_PER_S);
+	ck_assert_uint_eq(c->store.max_attempts, 3);
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(test_store_keys_are_read)
+{
+	struct config *c;
+
+	c = load_ok("[store]\nbackend = sqlite\npath = /srv/t.db\n");
+	ck_assert_int_eq(c->store.backend, STORE_SQLITE);
+	ck_assert_str_eq(c->store.path, "/srv/t.db");
+	config_unref(c);
+	c = load_ok("[store]\nbackend = postgresql\nurl = host=db "
+		    "dbname=t\nlease = 1.5s\nmax_attempts = 1000\n");
+	ck_assert_int_eq(c->store.backend, STORE_POSTGRESQL);
+	ck_assert_str_eq(c->store.url, "host=db dbname=t");
+	ck_assert_int_eq(c->store.lease_ns, 1500 * NS_PER_MS);
+	ck_assert_uint_eq(c->store.max_attempts, 1000);
+	config_unref(c);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	int line;
+	const char *reason;
+} bad_store[] = {
+	{ "[store]\nbackend = sqlite3\n", 2, "bad value 'sqlite3' for "
+	  "backend (expected memory, sqlite or postgresql)" },
+	{ "[store]\npath = var/t.db\n", 2, "path must be the absolute path "
+	  "of the database file" },
+	{ "[store]\n\nbackend = postgresql\n", 3, "backend = postgresql "
+	  "needs url in [store]" },
+	{ "[store]\nlease = 0\n", 2, "bad value '0' for lease" },
+	{ "[store]\nlease = 8d\n", 2, "bad value '8d' for lease" },
+	{ "[store]\nmax_attempts = 0\n", 2, "bad value '0' for "
+	  "max_attempts (expected 1 to 1000)" },
+	/* The url's password is never quoted, whatever is wrong. */
+	{ "[store]\nurl = postgresql://u:pw-42@db/t\nurl = x\n", 3,
+	  "key 'url' is set twice" },
+	{ "[store]\nbackend = postgresql\nurl = postgresql://u:pw-42@db\n"
+	  "lease = never\n", 4, "bad value 'never' for lease" },
+};
+
+START_TEST(test_store_mistakes_are_refused_at_their_line)
+{
+	struct config_error err;
+
+	load_refused(bad_store[_i].text, &err);
+	ck_assert_int_eq(err.line, bad_store[_i].line);
+	ck_assert_reason(err, bad_store[_i].reason);
+	ck_assert_ptr_null(strstr(err.text, "pw-42"));
+}
+END_TEST
+
 /* ---- what is refused: structure ------------------------------------------ */
 
 START_TEST(test_unknown_section_is_refused_at_its_line)
@@ -735,7 +802,7 @@ START_TEST(test_unknown_section_is_refused_at_its_line)
 END_TEST
 
 static const char *const fixed_sections[] = {
-	"server", "pool", "registry", "log",
+	"server", "pool", "registry", "log", "store",
 };
 
 START_TEST(test_fixed_section_twice_is_refused_at_the_second)
@@ -2276,11 +2343,15 @@ config_suite(void)
 	tcase_add_test(tc, test_lookups_of_unknown_names_return_null);
 	tcase_add_test(tc, test_ref_returns_the_same_config_and_keeps_it_alive);
 	tcase_add_test(tc, test_unref_of_null_does_nothing);
+	tcase_add_test(tc, test_store_defaults_to_memory_with_its_defaults);
+	tcase_add_test(tc, test_store_keys_are_read);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refused");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_unknown_section_is_refused_at_its_line);
+	tcase_add_loop_test(tc, test_store_mistakes_are_refused_at_their_line,
+			    0, NELEMS(bad_store));
 	tcase_add_loop_test(tc, test_fixed_section_twice_is_refused_at_the_second,
 			    0, NELEMS(fixed_sections));
 	tcase_add_loop_test(tc, test_unknown_key_in_fixed_section_is_refused_at_its_line,

@@ -296,6 +296,57 @@ START_TEST(test_add_takes_its_own_reference)
 }
 END_TEST
 
+/* What an observer heard, in order: 'a' added, 'f' finished. */
+struct heard {
+	struct registry *r;
+	char events[8];
+	struct job_instance *inst[8];
+	size_t n;
+	bool lock_free;		/* the registry's lock was free each time */
+};
+
+static void
+observe(enum registry_event ev, struct job_instance *inst, void *arg)
+{
+	struct heard *h = arg;
+
+	ck_assert_uint_lt(h->n, 8);
+	h->events[h->n] = ev == REGISTRY_ADDED ? 'a' : 'f';
+	h->inst[h->n++] = inst;
+	/* Without the lock: a call from here into the registry is fine. */
+	h->lock_free = h->lock_free && registry_counts(h->r).live < 100;
+}
+
+START_TEST(test_observer_hears_added_then_finished_without_the_lock)
+{
+	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
+	struct job_instance *a = new_job(), *b = new_job();
+	struct heard h = { r, "", { NULL }, 0, true };
+
+	registry_set_observer(r, observe, &h);
+	ck_assert_int_eq(registry_add(r, a), 0);
+	ck_assert_uint_eq(h.n, 1);
+	complete(a);
+	/* A job complete before it is added: added, then finished at once. */
+	complete(b);
+	ck_assert_int_eq(registry_add(r, b), 0);
+	ck_assert_uint_eq(h.n, 4);
+	h.events[h.n] = '\0';
+	ck_assert_str_eq(h.events, "afaf");
+	ck_assert_ptr_eq(h.inst[0], a);
+	ck_assert_ptr_eq(h.inst[1], a);
+	ck_assert_ptr_eq(h.inst[2], b);
+	ck_assert_ptr_eq(h.inst[3], b);
+	ck_assert(h.lock_free);
+	/* Expiry drops a finished one: nothing more is heard. */
+	ck_assert_uint_eq(registry_expire(r, INT64_MAX, 10), 2);
+	ck_assert_uint_eq(h.n, 4);
+	registry_free(r);
+	job_unref(a);
+	job_unref(b);
+}
+END_TEST
+
 START_TEST(test_find_returns_a_new_reference_to_the_same_instance)
 {
 	struct registry *r = registry_new(MAX_JOBS_MIN, HOUR_NS);
@@ -1434,6 +1485,7 @@ registry_suite(void)
 	tc = tcase_create("find");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_add_takes_its_own_reference);
+	tcase_add_test(tc, test_observer_hears_added_then_finished_without_the_lock);
 	tcase_add_test(tc, test_find_returns_a_new_reference_to_the_same_instance);
 	tcase_add_test(tc, test_find_tells_apart_several_instances);
 	tcase_add_test(tc, test_find_of_unknown_id_returns_null);
