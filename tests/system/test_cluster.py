@@ -84,6 +84,10 @@ result = nap done
 kind = sleep
 duration = 60s
 result = long done
+
+[route /later]
+jobs = nap
+wait = none
 """
 
 CLAIM_RE = r"queue: job (\S+) \(id ([^,]+), attempt (\d+)\) claimed"
@@ -358,6 +362,13 @@ def test_runs_and_listings_agree_across_instances():
         for r in records[1:]:
             check_eq(r, records[0], "GET %s on each instance" % run_href)
         check_eq(records[0][0], ids, "the run's jobs")
+        # A route that waits on no job queues too: claimed, run, seen.
+        status, _, data = c.request("GET", "/later")
+        check_eq(status, 202, "GET /later (body %r)" % data)
+        later = json.loads(data)["jobs"][0]["id"]
+        wait_claimed(c, later, 10 * SLOW)
+        for d in c.daemons:
+            wait_state(d, later, ("succeeded",), 15 * SLOW)
         listings = []
         for d in c.daemons:
             page = d.get_json("/jobs?job=nap&limit=100")
