@@ -452,11 +452,12 @@ runner(void *arg)
 		if (ncancels > 0)
 			cancel_asked(q, ids, ncancels);
 		tick = mono_ns() >= next_tick;
-		if (tick) {
+		/* Leases only while it holds some: idle, it asks nothing. */
+		if (tick && work_queue_running(q) > 0 &&
+		    store_renew(q->o.store) < 0)
+			log_debug("queue: lease renewal failed");
+		if (tick)
 			next_tick = mono_ns() + period;
-			if (store_renew(q->o.store) < 0)
-				log_debug("queue: lease renewal failed");
-		}
 		finish_done(q);
 		if (quit)
 			break;
