@@ -58,6 +58,9 @@ struct work_queue {
 	bool joined;			/* the caller's: work_queue_stop() ran */
 	size_t ncancels;
 	char cancels[CANCELS_MAX][STORE_ID_MAX];
+
+	/* The thread's own: the cancels it took, to act on unlocked. */
+	char taken[CANCELS_MAX][STORE_ID_MAX];
 };
 
 static int64_t
@@ -426,7 +429,6 @@ runner(void *arg)
 {
 	struct work_queue *q = arg;
 	int64_t period = q->o.lease_ns / 3, next_tick = mono_ns();
-	char (*ids)[STORE_ID_MAX] = malloc(sizeof(q->cancels));
 	struct timespec until;
 	bool more = true, tick, quit;
 	size_t ncancels;
@@ -444,13 +446,11 @@ runner(void *arg)
 		quit = q->quit;
 		more = more || q->claim_now || q->ndone > 0;
 		q->claim_now = false;
-		ncancels = ids != NULL ? q->ncancels : 0;
-		if (ncancels > 0)
-			memcpy(ids, q->cancels, ncancels * sizeof(ids[0]));
+		ncancels = q->ncancels;
+		memcpy(q->taken, q->cancels, ncancels * sizeof(q->taken[0]));
 		q->ncancels = 0;
 		pthread_mutex_unlock(&q->lock);
-		if (ncancels > 0)
-			cancel_asked(q, ids, ncancels);
+		cancel_asked(q, q->taken, ncancels);
 		tick = mono_ns() >= next_tick;
 		/* Leases only while it holds some: idle, it asks nothing. */
 		if (tick && work_queue_running(q) > 0 &&
@@ -464,7 +464,6 @@ runner(void *arg)
 		if (more || tick)
 			more = claim(q);
 	}
-	free(ids);
 	return NULL;
 }
 
