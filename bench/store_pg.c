@@ -7,6 +7,8 @@
  *      (one thread: the latency of three statements in a row);
  *   2. the same N jobs enqueued by T threads, then claimed (16 at a time)
  *      and finished by T threads on two instances;
+ *   0. the writer's batches: write_batch of 1,000 new job records, 10
+ *      times, then the same ids again (updates);
  *   3. claim latency after NOTIFY: instance a enqueues, instance b's
  *      listening thread hears it and b claims; from before the enqueue to
  *      the claim's return, M times, percentiles.
@@ -187,6 +189,43 @@ latency(void *a, void *b, long m)
 	free(ms);
 }
 
+/* The writer's side: records per second in batches of STORE_BATCH_MAX. */
+static void
+batches(void *b)
+{
+	static struct store_change c[STORE_BATCH_MAX];
+	double t0, dt;
+	int round, i, k;
+
+	for (k = 0; k < 2; k++) {
+		t0 = seconds();
+		for (round = 0; round < 10; round++) {
+			for (i = 0; i < STORE_BATCH_MAX; i++) {
+				struct store_job *j = &c[i].u.job;
+
+				memset(&c[i], 0, sizeof(c[i]));
+				snprintf(j->id, sizeof(j->id), "w-%d-%d",
+					 round, i);
+				snprintf(j->job, sizeof(j->job), "bench");
+				j->state = k == 0 ? STORE_RUNNING :
+					STORE_SUCCEEDED;
+				j->params = "{\"n\":1}";
+				j->result = k == 0 ? NULL : "{\"ok\":true}";
+				j->result_json = true;
+				j->created = clock_now_ns(CLOCK_REALTIME);
+			}
+			if (ops->write_batch(b, c, STORE_BATCH_MAX) != 0) {
+				fprintf(stderr, "store_pg: a batch failed\n");
+				exit(1);
+			}
+		}
+		dt = seconds() - t0;
+		printf("write_batch (%s, 10 batches of %d): %.0f records/s\n",
+		       k == 0 ? "inserts" : "updates", STORE_BATCH_MAX,
+		       10.0 * STORE_BATCH_MAX / dt);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -206,6 +245,7 @@ main(int argc, char **argv)
 	}
 	a = open_as("bench-a");
 	b = open_as("bench-b");
+	batches(a);
 
 	t0 = seconds();
 	for (i = 0; i < n; i++) {

@@ -1,7 +1,8 @@
 /*
  * pg.h - the PostgreSQL backend's private state, shared by its files:
  * pg_conn.c (connections, the pool, bounded queries), postgresql.c (the
- * schema, the records), pg_row.c (rows into records), pg_queue.c (the
+ * schema), pg_batch.c (the writer's batches), pg_records.c (reads,
+ * expiry), pg_row.c (rows into records), pg_queue.c (the
  * shared queue) and pg_listen.c (LISTEN/NOTIFY).  Private to src/store/.
  *
  * Connections: one for the writer thread (write_batch, never shared: no
@@ -48,6 +49,9 @@ struct pg {
 	unsigned max_attempts;
 
 	PGconn *writer;		/* the writer thread's own */
+	/* pg_warn()'s last line (monotonic ns), and those it held back. */
+	_Atomic int64_t warned_ns;
+	_Atomic uint64_t unwarned;
 	/* When a claim last retired lapsed rows (monotonic ns). */
 	_Atomic int64_t retired_ns;
 
@@ -88,8 +92,16 @@ void pg_give(struct pg *pg, struct pg_slot *slot, bool broken);
 PGresult *pg_exec(struct pg *pg, PGconn *conn, const char *sql, int n,
 		  const char *const *values, ExecStatusType want,
 		  int64_t deadline, bool *broken);
+/* A warning in the log, at most one a second (a count of the rest). */
+void pg_warn(struct pg *pg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* A libpq message on one line, into buf: returns buf. */
 const char *pg_message(const char *msg, char *buf, size_t size);
+/*
+ * Waits until conn has a whole result to give (PQgetResult() would not
+ * block), or deadline.  0, or -1 with errno ETIMEDOUT or EIO.
+ */
+int pg_wait(PGconn *conn, int64_t deadline);
 /* CLOCK_MONOTONIC ns from now to STORE_TIMEOUT_NS later. */
 int64_t pg_deadline(void);
 /* The realtime clock in ns, as a decimal string into buf (>= 24 bytes). */
@@ -113,8 +125,10 @@ char *pg_jobs_json(const struct store_run *rec);
 /* postgresql.c */
 int pg_schema(struct pg *pg, PGconn *conn, char *err, size_t errsize);
 
-/* pg_records.c: the ops of store_ops on records (backend.h) */
+/* pg_batch.c: the writer's */
 int pg_write_batch(void *b, const struct store_change *c, size_t n);
+
+/* pg_records.c: the reads of records (backend.h) */
 int pg_job_get(void *b, const char *id, struct store_job *out);
 int pg_run_get(void *b, const char *id, struct store_run *out);
 int pg_job_list(void *b, const struct store_filter *f, uint64_t before,

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,41 @@
 #include "clock.h"
 #include "log.h"
 #include "store/pg.h"
+
+#define WARN_EVERY_NS INT64_C(1000000000)
+
+void
+pg_warn(struct pg *pg, const char *fmt, ...)
+{
+	int64_t now = clock_now_ns(CLOCK_MONOTONIC);
+	int64_t last = atomic_load_explicit(&pg->warned_ns,
+					    memory_order_relaxed);
+	uint64_t more;
+	char line[1024];
+	va_list ap;
+
+	/*
+	 * A database that is down fails every call: one line a second says
+	 * so, and how many more there were, instead of one a call.
+	 */
+	if ((last != 0 && now - last < WARN_EVERY_NS) ||
+	    !atomic_compare_exchange_strong(&pg->warned_ns, &last, now)) {
+		atomic_fetch_add_explicit(&pg->unwarned, 1,
+					  memory_order_relaxed);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	more = atomic_exchange_explicit(&pg->unwarned, 0,
+					memory_order_relaxed);
+	if (more > 0)
+		log_warnx("store: postgresql %s: %s (and %" PRIu64 " more "
+			  "failures since the last line)", pg->where, line,
+			  more);
+	else
+		log_warnx("store: postgresql %s: %s", pg->where, line);
+}
 
 const char *
 pg_message(const char *msg, char *buf, size_t size)
@@ -109,8 +145,8 @@ pg_connect(struct pg *pg)
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
 		/* libpq's message names host and port, never the password. */
-		log_warnx("store: postgresql %s: %s", pg->where,
-			  pg_message(PQerrorMessage(conn), msg, sizeof(msg)));
+		pg_warn(pg, "%s",
+			pg_message(PQerrorMessage(conn), msg, sizeof(msg)));
 		PQfinish(conn);
 		return NULL;
 	}
@@ -205,9 +241,8 @@ pg_give(struct pg *pg, struct pg_slot *slot, bool broken)
 	pthread_mutex_unlock(&pg->pool_lock);
 }
 
-/* Waits until conn has read a whole result, or deadline.  0 or -1. */
-static int
-wait_result(PGconn *conn, int64_t deadline)
+int
+pg_wait(PGconn *conn, int64_t deadline)
 {
 	struct pollfd pfd;
 	int64_t left;
@@ -251,21 +286,21 @@ pg_exec(struct pg *pg, PGconn *conn, const char *sql, int n,
 	/* Without parameters, several statements may go at once. */
 	if (n == 0 ? !PQsendQuery(conn, sql) :
 	    !PQsendQueryParams(conn, sql, n, NULL, values, NULL, NULL, 0)) {
-		log_warnx("store: postgresql %s: %s", pg->where,
-			  pg_message(PQerrorMessage(conn), msg, sizeof(msg)));
+		pg_warn(pg, "%s",
+			pg_message(PQerrorMessage(conn), msg, sizeof(msg)));
 		*broken = true;
 		errno = EIO;
 		return NULL;
 	}
 	/* A result per statement, then NULL: keep the first, or an error. */
 	for (;;) {
-		if (wait_result(conn, deadline) < 0) {
+		if (pg_wait(conn, deadline) < 0) {
 			saved = errno;
 
-			log_warnx("store: postgresql %s: %s", pg->where,
-				  saved == ETIMEDOUT ? "no answer in time" :
-				  pg_message(PQerrorMessage(conn), msg,
-					     sizeof(msg)));
+			pg_warn(pg, "%s", saved == ETIMEDOUT ?
+				"no answer in time" :
+				pg_message(PQerrorMessage(conn), msg,
+					   sizeof(msg)));
 			PQclear(first);
 			*broken = true;
 			errno = saved;
@@ -274,8 +309,9 @@ pg_exec(struct pg *pg, PGconn *conn, const char *sql, int n,
 		res = PQgetResult(conn);
 		if (res == NULL)
 			break;
-		if (first == NULL || (PQresultStatus(res) == PGRES_FATAL_ERROR &&
-				      PQresultStatus(first) != PGRES_FATAL_ERROR)) {
+		if (first == NULL ||
+		    (PQresultStatus(res) == PGRES_FATAL_ERROR &&
+		     PQresultStatus(first) != PGRES_FATAL_ERROR)) {
 			PQclear(first);
 			first = res;
 		} else {
@@ -299,14 +335,12 @@ pg_exec(struct pg *pg, PGconn *conn, const char *sql, int n,
 		if (state != NULL && (strncmp(state, "22", 2) == 0 ||
 				      strncmp(state, "23", 2) == 0))
 			errno = EINVAL;
-		log_warnx("store: postgresql %s: %s", pg->where,
-			  pg_message(PQresultErrorMessage(first), msg,
-				     sizeof(msg)));
+		pg_warn(pg, "%s", pg_message(PQresultErrorMessage(first),
+					     msg, sizeof(msg)));
 	} else {
 		errno = EIO;
-		log_warnx("store: postgresql %s: unexpected %s",
-			  pg->where, first != NULL ?
-			  PQresStatus(PQresultStatus(first)) : "no result");
+		pg_warn(pg, "unexpected %s", first != NULL ?
+			PQresStatus(PQresultStatus(first)) : "no result");
 	}
 	saved = errno;
 	PQclear(first);

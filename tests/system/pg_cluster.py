@@ -38,6 +38,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -103,7 +104,11 @@ class Cluster:
     @classmethod
     def new(cls):
         bin_dir = bindir()
-        directory = tempfile.mkdtemp(prefix="taskpoold-pg.")
+        # /tmp: the user postgres must reach it (a root's TMPDIR may be
+        # closed to others), and the socket's path must stay short.
+        directory = tempfile.mkdtemp(
+            prefix="taskpoold-pg.",
+            dir=os.environ.get("TASKPOOLD_PG_TMPDIR", "/tmp"))
         c = cls(directory, bin_dir, free_port())
         c.owned = True
         atexit.register(c.close)
@@ -195,6 +200,8 @@ def require():
 
 def main(argv):
     if len(argv) >= 3 and argv[1] == "run":
+        # A test driver's SIGTERM (a timeout) still removes the cluster.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         pg = require()
         env = dict(os.environ, TASKPOOLD_PG_URL=pg.url,
                    TASKPOOLD_PG_DIR=pg.dir,
