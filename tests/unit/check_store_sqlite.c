@@ -600,7 +600,7 @@ END_TEST
 
 /* ---- readers beside the writer ------------------------------------------- */
 
-#define READ_BATCHES 200
+#define READ_BATCHES 100
 #define READ_BATCH 100
 
 struct reader_arg {
@@ -671,7 +671,7 @@ START_TEST(test_readers_on_two_threads_beside_the_writer_never_fail)
 		ck_assert_uint_eq(ra[i].failures, 0);
 		ck_assert_uint_gt(ra[i].reads, 0);
 	}
-	ck_assert_int_eq(state_of(b, "w200-99"), STORE_SUCCEEDED);
+	ck_assert_int_eq(state_of(b, "w100-99"), STORE_SUCCEEDED);
 	OPS.close(b);
 }
 END_TEST
