@@ -55,6 +55,14 @@ struct store_ops {
 	void (*close)(void *b);
 };
 
+/*
+ * store_open() with the operations given: the daemon's store_open() picks
+ * them by o->backend; tests pass a backend of their own.
+ */
+struct store *store_open_with(const struct store_ops *ops,
+			      const struct store_options *o, char *err,
+			      size_t errsize);
+
 extern const struct store_ops store_memory_ops;
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_postgresql_ops;

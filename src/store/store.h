@@ -117,6 +117,9 @@ struct store *store_open(const struct store_options *o, char *err,
 /* Which backend s is. */
 enum store_backend store_backend(const struct store *s);
 
+/* A new retain (on reload), from the writer's next expiry on. */
+void store_set_retain(struct store *s, int64_t retain_ns);
+
 /*
  * Queues a copy of rec for the writer thread: a new record, or a newer
  * state of one written before (the last write of an id wins).  Never
