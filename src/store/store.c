@@ -388,8 +388,9 @@ ops_of(enum store_backend backend)
 	switch (backend) {
 	case STORE_MEMORY:
 		return &store_memory_ops;
-	case STORE_SQLITE:	/* each backend's row comes with its file */
-	case STORE_POSTGRESQL:
+	case STORE_SQLITE:
+		return &store_sqlite_ops;
+	case STORE_POSTGRESQL:	/* each backend's row comes with its file */
 		break;
 	}
 	return NULL;
