@@ -16,19 +16,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store_sqlite_fixture.h"
 
 /* ---- records --------------------------------------------------------------- */
 
-START_TEST(test_open_creates_the_file_in_wal_mode)
+START_TEST(test_open_creates_the_file_for_its_owner_alone_in_wal_mode)
 {
 	void *b = open_at(path);
+	struct stat st_file;
 	sqlite3 *db;
 	sqlite3_stmt *st;
+	char wal[160];
 
-	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(stat(path, &st_file), 0);
+	ck_assert_uint_eq(st_file.st_mode & 0777, 0600);
+	write_job(b, job_rec("a", "x", STORE_QUEUED, 0));
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	ck_assert_int_eq(stat(wal, &st_file), 0);
+	ck_assert_uint_eq(st_file.st_mode & 0777, 0600);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1,
 					    &st, NULL), SQLITE_OK);
@@ -309,7 +317,8 @@ store_sqlite_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_open_creates_the_file_in_wal_mode);
+	tcase_add_test(tc,
+		test_open_creates_the_file_for_its_owner_alone_in_wal_mode);
 	tcase_add_test(tc, test_a_batch_comes_back_as_written_every_field);
 	tcase_add_test(tc, test_an_absent_id_is_1_and_a_too_long_id_too);
 	tcase_add_test(tc, test_a_run_comes_back_as_written);
