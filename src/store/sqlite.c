@@ -24,10 +24,12 @@
  * records, which say failed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -321,6 +323,24 @@ prepare_writer(struct sqlite_backend *b, char *err, size_t errsize)
 	return 0;
 }
 
+/*
+ * Creates a missing file readable by its owner alone: it holds results
+ * and parameters, and SQLite gives its -wal and -shm files the mode of
+ * the database file (with its own default, 0644 less the umask).
+ */
+static int
+create_private(const char *path, char *err, size_t errsize)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd == -1) {
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static void
 sqlite_close(void *arg)
 {
@@ -352,7 +372,8 @@ sqlite_open(const struct store_options *o, char *err, size_t errsize)
 		snprintf(err, errsize, "sqlite: no database path");
 		return NULL;
 	}
-	if (check_directory(o->path, err, errsize) == -1)
+	if (check_directory(o->path, err, errsize) == -1 ||
+	    create_private(o->path, err, errsize) == -1)
 		return NULL;
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
 	    (b->path = strdup(o->path)) == NULL) {

@@ -200,14 +200,14 @@ col_text(sqlite3_stmt *st, int i, size_t max, char **out)
 	return 0;
 }
 
-/* Column i, text of 1 to size - 1 bytes, into buf. */
+/* Column i, text (not NULL) of at most size - 1 bytes, into buf. */
 static int
 col_name(sqlite3_stmt *st, int i, char *buf, size_t size)
 {
 	const char *s = (const char *)sqlite3_column_text(st, i);
 	size_t len = (size_t)sqlite3_column_bytes(st, i);
 
-	if (s == NULL || len == 0 || len >= size ||
+	if (s == NULL || len >= size ||
 	    memchr(s, '\0', len) != NULL)
 		return -1;
 	memcpy(buf, s, len + 1);
