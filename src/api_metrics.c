@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
+#include "work_queue.h"
 
 /*
  * Job durations: from a millisecond to the jobs of minutes that exec and
@@ -28,7 +29,8 @@ static const double duration_bounds[] = {
 enum family_id {
 	F_REQUESTS, F_REJECTIONS, F_DISCONNECTS, F_WAITING, F_DURATION,
 	F_WORKERS, F_BUSY, F_QUEUED, F_REGISTRY, F_STORE_CHANGES,
-	F_STORE_BATCHES, F_STORE_LOST, F_STORE_PENDING, F_STORE_UP, F_START,
+	F_STORE_BATCHES, F_STORE_LOST, F_STORE_PENDING, F_STORE_UP,
+	F_QUEUE_CLAIMED, F_QUEUE_RUNNING, F_START,
 	F_CPU, F_RESIDENT, F_COUNT
 };
 
@@ -82,6 +84,13 @@ static const struct metrics_desc families[F_COUNT] = {
 	[F_STORE_UP] = { METRICS_GAUGE, "taskpoold_store_up",
 		"Whether the store's backend is reachable (1) or not (0).",
 		{ NULL }, 0, 0, NULL, 0 },
+	[F_QUEUE_CLAIMED] = { METRICS_COUNTER,
+		"taskpoold_queue_claimed_total",
+		"Jobs of the shared queue this instance claimed (each attempt "
+		"once).", { NULL }, 0, 0, NULL, 0 },
+	[F_QUEUE_RUNNING] = { METRICS_GAUGE, "taskpoold_queue_running",
+		"Jobs of the shared queue this instance runs, or has run and "
+		"not yet finished in the store.", { NULL }, 0, 0, NULL, 0 },
 	[F_START] = { METRICS_GAUGE, "process_start_time_seconds",
 		"Start time of the daemon since the Unix epoch in seconds.",
 		{ NULL }, 0, 0, NULL, 0 },
@@ -126,6 +135,8 @@ api_metrics_init(struct api_metrics *am, unsigned workers)
 	am->store_lost = metrics_series(f[F_STORE_LOST], NULL);
 	am->store_pending = metrics_series(f[F_STORE_PENDING], NULL);
 	am->store_up = metrics_series(f[F_STORE_UP], NULL);
+	am->queue_claimed = metrics_series(f[F_QUEUE_CLAIMED], NULL);
+	am->queue_running = metrics_series(f[F_QUEUE_RUNNING], NULL);
 	am->start_time = metrics_series(f[F_START], NULL);
 	am->cpu = metrics_series(f[F_CPU], NULL);
 	am->resident = metrics_series(f[F_RESIDENT], NULL);
@@ -281,6 +292,8 @@ api_metrics_get(struct daemon *d, struct server_request *req)
 	metrics_set(am->jobs_live, (double)n.live);
 	metrics_set(am->jobs_finished, (double)n.finished);
 	read_store(am, d->store);
+	metrics_set(am->queue_claimed, (double)work_queue_claimed(d->queue));
+	metrics_set(am->queue_running, (double)work_queue_running(d->queue));
 	read_process(am);
 	text = metrics_render(am->m, &len);
 	if (text == NULL)

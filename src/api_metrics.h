@@ -38,6 +38,8 @@ struct api_metrics {
 	struct metrics_series *jobs_live, *jobs_finished;
 	struct metrics_series *store_changes, *store_batches, *store_lost;
 	struct metrics_series *store_pending, *store_up;
+	/* The shared queue's runner (work_queue.h); 0 without one. */
+	struct metrics_series *queue_claimed, *queue_running;
 	struct metrics_series *start_time, *cpu, *resident;
 };
 

@@ -51,6 +51,7 @@ struct work_queue {
 	struct wq_job *jobs;		/* started, not yet finished */
 	size_t njobs;
 	size_t ndone;			/* of them, done */
+	uint64_t nclaimed;		/* since the start */
 	bool claim_now;			/* work was queued, or room made */
 	bool claiming;			/* false once the stop began */
 	bool releasing;			/* the stop's cancels: leave them */
@@ -354,6 +355,7 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 	j->next = q->jobs;
 	q->jobs = j;
 	q->njobs++;
+	q->nclaimed++;
 	pthread_mutex_unlock(&q->lock);
 	log_info("queue: job %s (id %s, attempt %u) claimed", def->name,
 		  inst->id, inst->attempt);
@@ -532,6 +534,19 @@ work_queue_running(struct work_queue *q)
 		return 0;
 	pthread_mutex_lock(&q->lock);
 	n = q->njobs;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+uint64_t
+work_queue_claimed(struct work_queue *q)
+{
+	uint64_t n;
+
+	if (q == NULL)
+		return 0;
+	pthread_mutex_lock(&q->lock);
+	n = q->nclaimed;
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }

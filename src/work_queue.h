@@ -72,8 +72,13 @@ void work_queue_stop_claiming(struct work_queue *q);
  */
 void work_queue_release(struct work_queue *q);
 
-/* Jobs of the queue this instance runs now, for /metrics and tests. */
+/*
+ * Jobs of the queue this instance runs now (or has run and not yet
+ * finished in the store), and claimed since it started, for /metrics.
+ * 0 for NULL.
+ */
 size_t work_queue_running(struct work_queue *q);
+uint64_t work_queue_claimed(struct work_queue *q);
 
 /*
  * Finishes what is left to finish (within the store's timeout) and stops

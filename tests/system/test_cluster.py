@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pg_cluster  # noqa: E402
 from taskpoold_test import (EXIT_HARD_ERROR, EXIT_SKIP, HOST,  # noqa: E402
                             VALGRIND_SLOWDOWN, Daemon, check, check_eq,
-                            check_problem, forget, load_scale, log,
+                            check_problem, fail, forget, load_scale, log,
                             need_exec, run_tests, spawn)
 
 LEASE = 2.0
@@ -249,6 +249,16 @@ def wait_state(d, job_id, states, timeout):
         time.sleep(0.02)
 
 
+def metric(d, name):
+    """The value of an unlabelled series in d's GET /metrics."""
+    status, _, body, _ = d.request("GET", "/metrics")
+    check_eq(status, 200, "GET /metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    fail("no %s in GET /metrics" % name)
+
+
 def claims(d, start=0):
     """{id: (arrival time, attempt)} of d's claim log lines."""
     out = {}
@@ -330,6 +340,9 @@ def test_thousand_jobs_run_once_and_are_visible_everywhere():
         check_eq(sum(spread), NJOBS, "claims over the instances")
         attempts = set(a for d in c.daemons for _, a in claims(d).values())
         check_eq(attempts, {1}, "the attempts of the claims")
+        check_eq([metric(d, "taskpoold_queue_claimed_total")
+                  for d in c.daemons], spread,
+                 "taskpoold_queue_claimed_total of each instance")
         log("%d jobs: submitted in %.2f s, all run in %.2f s, claims "
             "per instance %r" % (NJOBS, submitted, ran, spread))
         # Visible from every instance, finished, attempt 1.
