@@ -27,6 +27,7 @@
 START_TEST(test_reopen_after_a_crash_fails_what_was_unfinished)
 {
 	struct store_job got;
+	struct store_run run;
 	int64_t before = 0;
 	struct timespec ts;
 	pid_t pid;
@@ -38,7 +39,7 @@ START_TEST(test_reopen_after_a_crash_fails_what_was_unfinished)
 	if (pid == 0) {
 		struct store_options o = { .path = path };
 		struct store_job j[3];
-		struct store_change c[3] = { { 0 } };
+		struct store_change c[4] = { { 0 } };
 		char err[256];
 		void *cb = store_sqlite_ops.open(&o, err, sizeof(err));
 		int i;
@@ -52,7 +53,10 @@ START_TEST(test_reopen_after_a_crash_fails_what_was_unfinished)
 		j[2].result = "kept";
 		for (i = 0; i < 3; i++)
 			c[i].u.job = j[i];
-		_exit(store_sqlite_ops.write_batch(cb, c, 3) == 0 ? 0 : 3);
+		c[3].is_run = true;
+		snprintf(c[3].u.run.id, sizeof(c[3].u.run.id), "waiting");
+		c[3].u.run.route = "GET /tasks";
+		_exit(store_sqlite_ops.write_batch(cb, c, 4) == 0 ? 0 : 3);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
@@ -78,6 +82,12 @@ START_TEST(test_reopen_after_a_crash_fails_what_was_unfinished)
 	ck_assert_ptr_null(got.error);
 	ck_assert_int_eq(got.finished, 2000);
 	job_free(&got);
+	/* A run is left as it was: not done, no answer. */
+	ck_assert_int_eq(OPS.run_get(b, "waiting", &run), 0);
+	ck_assert(!run.done);
+	ck_assert_uint_eq(run.status, 0);
+	ck_assert_ptr_null(run.answer);
+	run_free(&run);
 	OPS.close(b);
 }
 END_TEST
