@@ -17,8 +17,9 @@
  * row.  A newer version is refused: an older daemon must not write a
  * file it does not understand.
  *
- * Recovery at open: a job still queued or running belonged to a process
- * that died; it becomes failed, "daemon restarted", finished now.  Runs
+ * One daemon per file: PATH-lock is flock()ed while the backend is open,
+ * and a second daemon is refused.  Recovery at open: a job still queued
+ * or running belonged to a process that died; it becomes failed, "daemon restarted", finished now.  Runs
  * are left as they are: one not done stays done = false (with status 0
  * and no answer), and its client learns its jobs' fate from the jobs'
  * records, which say failed.
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -341,6 +343,37 @@ create_private(const char *path, char *err, size_t errsize)
 	return 0;
 }
 
+/*
+ * Takes PATH-lock (created 0600), so that no other daemon uses the file
+ * while b does.  Returns 0, or -1 with a reason in err.
+ */
+static int
+lock_file(struct sqlite_backend *b, char *err, size_t errsize)
+{
+	char lock[4096];
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s-lock", b->path) >=
+	    sizeof(lock)) {
+		snprintf(err, errsize, "%s: path too long", b->path);
+		return -1;
+	}
+	b->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (b->lock_fd == -1) {
+		snprintf(err, errsize, "%s: %s", lock, strerror(errno));
+		return -1;
+	}
+	if (flock(b->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errsize, "%s: in use by another "
+				 "taskpoold (%s is locked)", b->path, lock);
+		else
+			snprintf(err, errsize, "%s: %s", lock,
+				 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void
 sqlite_close(void *arg)
 {
@@ -357,6 +390,8 @@ sqlite_close(void *arg)
 	/* The last connection to close checkpoints the WAL into the file. */
 	sqlite3_close(b->db);
 	pthread_mutex_destroy(&b->readers_lock);
+	if (b->lock_fd != -1)
+		close(b->lock_fd);	/* the lock goes with it */
 	free(b->path);
 	free(b);
 }
@@ -372,8 +407,7 @@ sqlite_open(const struct store_options *o, char *err, size_t errsize)
 		snprintf(err, errsize, "sqlite: no database path");
 		return NULL;
 	}
-	if (check_directory(o->path, err, errsize) == -1 ||
-	    create_private(o->path, err, errsize) == -1)
+	if (check_directory(o->path, err, errsize) == -1)
 		return NULL;
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
 	    (b->path = strdup(o->path)) == NULL) {
@@ -381,7 +415,11 @@ sqlite_open(const struct store_options *o, char *err, size_t errsize)
 		snprintf(err, errsize, "%s: out of memory", o->path);
 		return NULL;
 	}
+	b->lock_fd = -1;
 	pthread_mutex_init(&b->readers_lock, NULL);
+	if (lock_file(b, err, errsize) == -1 ||
+	    create_private(o->path, err, errsize) == -1)
+		goto fail;
 	b->db = sqlite_connect(b, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			       err, errsize);
 	if (b->db == NULL)

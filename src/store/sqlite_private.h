@@ -47,6 +47,14 @@ struct sqlite_reader {
 
 struct sqlite_backend {
 	char *path;
+	/*
+	 * PATH-lock, flock()ed for the backend's life: one daemon per file.
+	 * A second one would take the first's live jobs for a dead life's
+	 * and mark them failed ("daemon restarted").  A file of its own,
+	 * since closing any descriptor of the database itself would drop
+	 * SQLite's POSIX locks on it.
+	 */
+	int lock_fd;
 	/* The writer's connection and statements (writer thread only). */
 	sqlite3 *db;
 	sqlite3_stmt *begin, *commit, *rollback;

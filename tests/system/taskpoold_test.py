@@ -222,6 +222,18 @@ def shipped_config_path():
     return os.path.join(builddir(), "etc", "taskpoold.conf")
 
 
+def shipped_config_text():
+    """The shipped config's text, with its [store] path in the daemon's own
+    temporary directory (Daemon fills in @TMPDIR@): the file in the build
+    tree is `make run`'s, and one daemon at a time may use a database."""
+    with open(shipped_config_path()) as f:
+        text = f.read()
+    text, n = re.subn(r"^path = .*$", "path = @TMPDIR@/taskpoold.db", text,
+                      flags=re.M)
+    assert n == 1, "the shipped config has one [store] path"
+    return text
+
+
 def raise_nofile_limit():
     """Raises RLIMIT_NOFILE's soft limit to the hard one; returns both."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -336,7 +348,9 @@ class Daemon:
         self.tmpdir = tempfile.TemporaryDirectory(prefix="taskpoold-test-")
         if config_path is None:
             config_path = os.path.join(self.tmpdir.name, "taskpoold.conf")
-            self.write_config(config_text, config_path)
+            self.write_config(config_text.replace("@TMPDIR@",
+                                                  self.tmpdir.name),
+                              config_path)
         self.config_path = config_path
         self.args = [daemon_path(), "-c", config_path, "-l", listen] + \
             list(extra_args)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, check, check_between, check_eq,  # noqa: E402
                             check_problem, fail, fd_count, header, log,
                             read_response, rss_kib, run_tests,
-                            shipped_config_path, srcdir, TestFailure)
+                            shipped_config_text, srcdir, TestFailure)
 
 CORPUS = os.path.join(srcdir(), "tests", "bad-input")
 SEED_BODY = b'{"results": ["Task 1 done", "Task 2 done"]}'
@@ -164,7 +164,7 @@ def check_answer(name, keys, got):
 
 def test_corpus():
     cases = corpus()
-    d = Daemon(config_path=shipped_config_path())
+    d = Daemon(config_text=shipped_config_text())
     d.start()
     try:
         check_seed(d, "before the corpus")

@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taskpoold_test import (Daemon, Skip, check, check_eq,  # noqa: E402
                             check_problem, fail, header, log, run_tests,
-                            shipped_config_path)
+                            shipped_config_path, shipped_config_text)
 
 NPM_PREFIX = os.environ.get("TASKPOOLD_NPM_PREFIX", "/opt/taskpoold-tools")
 VALIDATOR = os.path.join(NPM_PREFIX, "node_modules", "@seriousme",
@@ -220,7 +220,7 @@ def shipped_routes():
 
 
 def test_shipped_config_document():
-    with Daemon(config_path=shipped_config_path()) as d:
+    with Daemon(config_text=shipped_config_text()) as d:
         doc, _ = fetch(d)
         check_eq(doc["openapi"], "3.1.0", "openapi")
         check_eq(doc["info"]["title"], "taskpoold", "info.title")
@@ -262,7 +262,7 @@ def test_shipped_config_document():
 
 def test_shipped_config_document_validates():
     have_validator()
-    with Daemon(config_path=shipped_config_path()) as d:
+    with Daemon(config_text=shipped_config_text()) as d:
         _, body = fetch(d)
         validate(body, "the shipped config's document")
         d.stop()

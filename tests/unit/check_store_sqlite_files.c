@@ -108,6 +108,22 @@ START_TEST(test_records_survive_close_and_reopen)
 }
 END_TEST
 
+/* A second daemon on the same file is refused until the first closes. */
+START_TEST(test_a_file_in_use_is_refused)
+{
+	void *b = open_at(path);
+
+	write_nine(b);
+	open_fails(path, "in use by another taskpoold");
+	/* The refused one changed nothing: j9 still runs. */
+	ck_assert_int_eq(state_of(b, "j9"), STORE_RUNNING);
+	OPS.close(b);
+	b = open_at(path);
+	ck_assert_int_eq(state_of(b, "j9"), STORE_FAILED);
+	OPS.close(b);
+}
+END_TEST
+
 /* ---- readers beside the writer ------------------------------------------- */
 
 #define READ_BATCHES 100
@@ -349,6 +365,7 @@ store_sqlite_files_add_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_reopen_after_a_crash_fails_what_was_unfinished);
 	tcase_add_test(tc, test_records_survive_close_and_reopen);
+	tcase_add_test(tc, test_a_file_in_use_is_refused);
 	tcase_add_test(tc,
 		test_readers_on_two_threads_beside_the_writer_never_fail);
 	tcase_add_test(tc,
