@@ -60,6 +60,15 @@ struct store {
 	int64_t last_lost_log_ns;	/* monotonic */
 
 	atomic_uint_fast64_t n_committed, n_batches, n_lost;
+
+	/*
+	 * The breaker of the calls that requests make (reads, enqueue,
+	 * cancel): after one timed out, they fail at once until
+	 * down_until_ns (monotonic; 0: closed), and then one of them, the
+	 * probe, tries the backend while the others still fail at once.
+	 */
+	atomic_int_fast64_t down_until_ns;
+	atomic_bool probing;
 };
 
 /* Deep copies; false when out of memory (dst is then cleared). */
@@ -497,18 +506,74 @@ store_sync(struct store *s)
 	return 0;
 }
 
+/*
+ * Whether a request's call may go to the backend now: false while the
+ * breaker is open (errno EIO), or while another caller probes.
+ */
+static bool
+breaker_admit(struct store *s, bool *probe)
+{
+	int64_t until = atomic_load(&s->down_until_ns);
+	bool expected = false;
+
+	*probe = false;
+	if (until == 0)
+		return true;
+	if (clock_now_ns(CLOCK_MONOTONIC) >= until &&
+	    atomic_compare_exchange_strong(&s->probing, &expected, true)) {
+		*probe = true;
+		return true;
+	}
+	errno = EIO;
+	return false;
+}
+
+/*
+ * Notes how a call went: a timeout opens the breaker for
+ * STORE_BREAKER_NS, any other answer closes it.  Returns rc, with errno
+ * as the call left it.
+ */
+static int
+breaker_note(struct store *s, int rc, bool probe)
+{
+	int e = errno;
+
+	if (rc == -1 && e == ETIMEDOUT) {
+		if (atomic_exchange(&s->down_until_ns,
+				    clock_now_ns(CLOCK_MONOTONIC) +
+				    STORE_BREAKER_NS) == 0)
+			log_warn("store: the backend does not answer; requests "
+				 "that need it get 503 at once, and one of "
+				 "them tries it again every second");
+	} else if (atomic_exchange(&s->down_until_ns, 0) != 0) {
+		log_info("store: the backend answers again");
+	}
+	if (probe)
+		atomic_store(&s->probing, false);
+	errno = e;
+	return rc;
+}
+
+#define GUARDED(call) \
+	do { \
+		bool probe_; \
+		if (!breaker_admit(s, &probe_)) \
+			return -1; \
+		return breaker_note(s, (call), probe_); \
+	} while (0)
+
 int
 store_job_get(struct store *s, const char *id, struct store_job *out)
 {
 	memset(out, 0, sizeof(*out));
-	return s->ops->job_get(s->b, id, out);
+	GUARDED(s->ops->job_get(s->b, id, out));
 }
 
 int
 store_run_get(struct store *s, const char *id, struct store_run *out)
 {
 	memset(out, 0, sizeof(*out));
-	return s->ops->run_get(s->b, id, out);
+	GUARDED(s->ops->run_get(s->b, id, out));
 }
 
 int
@@ -518,7 +583,7 @@ store_job_list(struct store *s, const struct store_filter *f,
 {
 	memset(out, 0, limit * sizeof(*out));
 	*next = 0;
-	return s->ops->job_list(s->b, f, before, limit, out, next);
+	GUARDED(s->ops->job_list(s->b, f, before, limit, out, next));
 }
 
 bool
@@ -539,7 +604,11 @@ store_has_queue(const struct store *s)
 int
 store_enqueue(struct store *s, const struct store_job *rec)
 {
-	QUEUE_OP(s->ops->enqueue(s->b, rec));
+	if (!store_has_queue(s)) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	GUARDED(s->ops->enqueue(s->b, rec));
 }
 
 int
@@ -563,7 +632,11 @@ store_finish(struct store *s, const struct store_job *rec)
 int
 store_cancel(struct store *s, const char *id)
 {
-	QUEUE_OP(s->ops->cancel(s->b, id));
+	if (!store_has_queue(s)) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	GUARDED(s->ops->cancel(s->b, id));
 }
 
 void

@@ -18,6 +18,12 @@
  * STORE_TIMEOUT_NS: they serve ids that the memory no longer (or never)
  * held.  A read sees every change made before store_sync() returned.
  *
+ * The calls that requests make (reads, store_enqueue(), store_cancel())
+ * share a breaker: once one timed out, they fail at once (EIO) for
+ * STORE_BREAKER_NS, then one of them tries the backend again while the
+ * others go on failing at once, so that a database that hangs costs an
+ * HTTP thread one timeout a second, not one per request.
+ *
  * The store is below the registry and the API: it knows records, not job
  * instances, futures or requests.  It knows no config either: the daemon
  * passes it what it needs (struct store_options).
@@ -35,6 +41,7 @@
 #define STORE_BATCH_NS 10000000		/* 10 ms */
 #define STORE_BATCH_MAX 1000
 #define STORE_TIMEOUT_NS 2000000000	/* a read, a sync, an enqueue */
+#define STORE_BREAKER_NS 1000000000	/* fail fast after a timeout */
 #define STORE_ID_MAX 128		/* a job's or a run's id, with NUL */
 #define STORE_NAME_MAX 65		/* a job's name, with NUL */
 

@@ -70,12 +70,21 @@ fake_write_batch(void *b, const struct store_change *c, size_t n)
 	return 0;
 }
 
+/* job_get: times out while get_timing_out, else finds nothing. */
+static atomic_bool get_timing_out;
+static atomic_uint get_calls;
+
 static int
 fake_get(void *b, const char *id, struct store_job *out)
 {
 	(void)b;
 	(void)id;
 	(void)out;
+	atomic_fetch_add(&get_calls, 1);
+	if (atomic_load(&get_timing_out)) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
 	return 1;
 }
 
@@ -361,6 +370,49 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/*
+ * After a read timed out, reads fail at once without reaching the
+ * backend, until one of them probes it a second later; an answer closes
+ * the breaker.
+ */
+START_TEST(test_breaker)
+{
+	struct store *s = open_fake();
+	struct store_job rec;
+	struct timespec t0, t1;
+	unsigned calls;
+	int rc;
+
+	atomic_store(&get_calls, 0);
+	atomic_store(&get_timing_out, true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);	/* before it opens */
+	ck_assert_int_eq(store_job_get(s, "x", &rec), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_uint_eq(atomic_load(&get_calls), 1);
+	/* Open: fails at once, the backend untouched. */
+	ck_assert_int_eq(store_job_get(s, "x", &rec), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_uint_eq(atomic_load(&get_calls), 1);
+	/* A probe reaches the backend after STORE_BREAKER_NS, not before. */
+	atomic_store(&get_timing_out, false);
+	do {
+		rc = store_job_get(s, "x", &rec);
+		calls = atomic_load(&get_calls);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
+		if (calls == 1)		/* polled, not spun */
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	} while (calls == 1);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000000000 +
+			 (t1.tv_nsec - t0.tv_nsec), STORE_BREAKER_NS);
+	/* Closed again: every call reaches it. */
+	ck_assert_int_eq(store_job_get(s, "x", &rec), 1);
+	ck_assert_uint_eq(atomic_load(&get_calls), 3);
+	store_close(s);
+}
+END_TEST
+
 /* The memory backend keeps nothing, and has no queue. */
 START_TEST(test_memory)
 {
@@ -400,6 +452,7 @@ store_suite(void)
 	tcase_add_test(tc, test_close_commits);
 	tcase_add_test(tc, test_close_gives_up);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_breaker);
 	tcase_add_test(tc, test_memory);
 	suite_add_tcase(s, tc);
 	return s;
