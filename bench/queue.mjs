@@ -7,7 +7,7 @@
 //       producers calling addJob() (one INSERT each), a no-op task.
 //   node bench/queue.mjs taskpoold BASE_URL N C JOB
 //       taskpoold instances (behind BASE_URL, which may be HAProxy): C
-//       producers POSTing {"jobs": [JOB], "wait": "none"} with keep-alive;
+//       producers POSTing {"jobs": [{"job": JOB}], "wait": "none"}, keep-alive;
 //       completion polled at GET /jobs?state=queued,running&limit=1.
 //
 // Prints one JSON line: {"submit_s", "total_s", "submitted_per_s",
@@ -97,7 +97,7 @@ function request(agent, method, path, body) {
 async function taskpoold() {
 	const job = extra || "noop";
 	const agent = new http.Agent({ keepAlive: true, maxSockets: C });
-	const body = JSON.stringify({ jobs: [job], wait: "none" });
+	const body = JSON.stringify({ jobs: [{ job }], wait: "none" });
 	let errors = 0;
 	const t0 = now();
 	await producers(N, C, async () => {

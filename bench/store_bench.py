@@ -117,8 +117,11 @@ def queue_vs_graphile(ctx, rounds):
             gw_url = pg.url.rsplit("/", 1)[0] + "/graphile"
             conf = conf_with_store(ctx["conf"], tmp, "pg", [
                 "backend = postgresql", f"url = {pg.url}"])
-            with open(conf, "a") as f:
-                f.write(f"\n[pool]\nworkers = {QUEUE_WORKERS}\n")
+            with open(conf) as f:
+                text = f.read()
+            with open(conf, "w") as f:     # the bench config's [pool]
+                f.write(text.replace("\nworkers = 2\n",
+                                     f"\nworkers = {QUEUE_WORKERS}\n", 1))
             results = {"taskpoold": [], "graphile-worker": []}
             for rnd in range(rounds):
                 log(f"-- queue, {QUEUE_JOBS} jobs: taskpoold, round "

@@ -1,7 +1,8 @@
 /*
  * sqlite_private.h - what sqlite.c (open, schema, the writer, close) and
- * sqlite_read.c (the readers' connections, gets, listing, expiry) share.
- * Private to those two files.
+ * sqlite_read.c (the readers' connections, gets, listing, expiry) share,
+ * with sqlite_conn.c's connection helpers below both.
+ * Private to those three files.
  *
  * Connections: one for the writer thread (write_batch), opened by open()
  * and used by nothing else after it returns; and a pool of reader
