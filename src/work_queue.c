@@ -54,6 +54,8 @@ struct work_queue {
 	uint64_t nclaimed;		/* since the start */
 	bool claim_now;			/* work was queued, or room made */
 	bool claiming;			/* false once the stop began */
+	bool starting;			/* the thread is starting a job */
+	pthread_cond_t started;		/* starting went false */
 	bool releasing;			/* the stop's cancels: leave them */
 	bool quit;
 	bool joined;			/* the caller's: work_queue_stop() ran */
@@ -307,6 +309,16 @@ claimed_params(const struct job_def *def, const char *text, json_t **out,
 	return rc;
 }
 
+/* The start is over, or never began: a waiting stop goes on. */
+static void
+not_starting(struct work_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->starting = false;
+	pthread_cond_broadcast(&q->started);
+	pthread_mutex_unlock(&q->lock);
+}
+
 /*
  * Starts one claimed record here.  A record that cannot run anywhere
  * (unknown job, bad id or params) is finished failed; one that cannot run
@@ -321,6 +333,7 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 	struct wq_job *j;
 	json_t *params = NULL;
 	char why[200];
+	bool go;
 
 	rec->id[sizeof(rec->id) - 1] = rec->job[sizeof(rec->job) - 1] = '\0';
 	if (!job_id_valid(rec->id)) {
@@ -344,7 +357,15 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 			       rec->attempt);
 	if (inst == NULL)
 		goto later;
-	if (registry_add(q->o.registry, inst) != 0 ||
+	/*
+	 * A claim still under way when the stop began must start nothing:
+	 * the stop frees the pool and the timer while this thread lives on,
+	 * so work_queue_stop_claiming() waits out a start it let begin.
+	 */
+	pthread_mutex_lock(&q->lock);
+	go = q->starting = q->claiming;
+	pthread_mutex_unlock(&q->lock);
+	if (!go || registry_add(q->o.registry, inst) != 0 ||
 	    (j = calloc(1, sizeof(*j))) == NULL) {
 		job_unref(inst);
 		goto later;
@@ -362,8 +383,10 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 	/* May run on_job_done() at once: not under the lock. */
 	future_on_done(inst->future, &j->waiter, on_job_done, j);
 	job_run(inst);		/* a failure completes the future */
+	not_starting(q);
 	return;
 later:
+	not_starting(q);
 	log_warn("queue: job %s (id %s) not started here; it is claimed "
 		 "again after its lease", rec->job, rec->id);
 }
@@ -489,7 +512,9 @@ work_queue_start(const struct work_queue_options *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&q->started, NULL);
 	if ((err = pthread_create(&q->thread, NULL, runner, q)) != 0) {
+		pthread_cond_destroy(&q->started);
 		pthread_cond_destroy(&q->wake);
 		pthread_mutex_destroy(&q->lock);
 		free(q->claimed);
@@ -511,6 +536,8 @@ work_queue_stop_claiming(struct work_queue *q)
 		return;
 	pthread_mutex_lock(&q->lock);
 	q->claiming = false;
+	while (q->starting)
+		pthread_cond_wait(&q->started, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -581,6 +608,7 @@ work_queue_free(struct work_queue *q)
 	if (q == NULL)
 		return;
 	work_queue_stop(q);
+	pthread_cond_destroy(&q->started);
 	pthread_cond_destroy(&q->wake);
 	pthread_mutex_destroy(&q->lock);
 	free(q->claimed);
