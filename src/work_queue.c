@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +46,7 @@ struct work_queue {
 	struct work_queue_options o;
 	pthread_t thread;
 	struct store_job *claimed;	/* the thread's: capacity records */
+	char (*held)[STORE_ID_MAX];	/* the thread's: capacity ids */
 
 	pthread_mutex_t lock;		/* guards what follows */
 	pthread_cond_t wake;
@@ -425,6 +427,26 @@ claim(struct work_queue *q)
 
 /* ---- the thread --------------------------------------------------------------- */
 
+/*
+ * Renews the leases of the jobs on the list, done ones too (an outcome
+ * not written yet is retried under its lease), and of no other row.
+ */
+static void
+renew(struct work_queue *q)
+{
+	struct wq_job *j;
+	size_t n = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (j = q->jobs; j != NULL && n < q->o.capacity; j = j->next)
+		snprintf(q->held[n++], STORE_ID_MAX, "%s", j->inst->id);
+	pthread_mutex_unlock(&q->lock);
+	/* Idle, it asks nothing. */
+	if (n > 0 && store_renew(q->o.store,
+				 (const char (*)[STORE_ID_MAX])q->held, n) < 0)
+		log_debug("queue: lease renewal failed");
+}
+
 /* The cancels asked for: each id that runs here is cancelled. */
 static void
 cancel_asked(struct work_queue *q, char (*ids)[STORE_ID_MAX], size_t n)
@@ -477,12 +499,10 @@ runner(void *arg)
 		pthread_mutex_unlock(&q->lock);
 		cancel_asked(q, q->taken, ncancels);
 		tick = mono_ns() >= next_tick;
-		/* Leases only while it holds some: idle, it asks nothing. */
-		if (tick && work_queue_running(q) > 0 &&
-		    store_renew(q->o.store) < 0)
-			log_debug("queue: lease renewal failed");
-		if (tick)
+		if (tick) {
+			renew(q);
 			next_tick = mono_ns() + period;
+		}
 		finish_done(q);
 		if (quit)
 			break;
@@ -500,7 +520,10 @@ work_queue_start(const struct work_queue_options *o)
 	int err;
 
 	if (q == NULL || o->capacity == 0 ||
-	    (q->claimed = calloc(o->capacity, sizeof(*q->claimed))) == NULL) {
+	    (q->claimed = calloc(o->capacity, sizeof(*q->claimed))) == NULL ||
+	    (q->held = calloc(o->capacity, sizeof(*q->held))) == NULL) {
+		if (q != NULL)
+			free(q->claimed);
 		free(q);
 		errno = ENOMEM;
 		return NULL;
@@ -517,6 +540,7 @@ work_queue_start(const struct work_queue_options *o)
 		pthread_cond_destroy(&q->started);
 		pthread_cond_destroy(&q->wake);
 		pthread_mutex_destroy(&q->lock);
+		free(q->held);
 		free(q->claimed);
 		free(q);
 		errno = err;
@@ -611,6 +635,7 @@ work_queue_free(struct work_queue *q)
 	pthread_cond_destroy(&q->started);
 	pthread_cond_destroy(&q->wake);
 	pthread_mutex_destroy(&q->lock);
+	free(q->held);
 	free(q->claimed);
 	free(q);
 }

@@ -598,7 +598,7 @@ START_TEST(test_a_lapsed_lease_is_claimed_again_and_the_old_finish_fenced)
 	ck_assert_int_eq(first.state, STORE_RUNNING);
 	ck_assert_str_eq(first.params, "{\"n\":1}");
 	/* a renews: b finds nothing while the lease holds. */
-	ck_assert_int_eq(ops->renew(a), 0);
+	ck_assert_int_eq(ops->renew(a, &first.id, 1), 0);
 	ck_assert_int_eq(ops->claim(b, 1, &second), 0);
 	/* a stops renewing: after the lease, b takes it, attempt 2. */
 	ck_assert_int_eq(claim_within(b, &second, 5 * NS_PER_S), 1);
@@ -619,6 +619,51 @@ START_TEST(test_a_lapsed_lease_is_claimed_again_and_the_old_finish_fenced)
 	ck_assert_str_eq(first.error, "by b");
 	ck_assert_uint_eq(first.attempt, 2);
 	store_job_clear(&first);
+	ops->close(a);
+	ops->close(b);
+}
+END_TEST
+
+/*
+ * A renewal holds the leases of the jobs the runner has now, no others:
+ * what an earlier life of the instance claimed (or a claim it could not
+ * start) lapses and goes to another instance while this one is busy.
+ */
+START_TEST(test_a_renewal_keeps_only_the_leases_of_jobs_run_now)
+{
+	void *a = open_as("a", 300 * NS_PER_MS, 3);
+	void *b = open_as("b", 300 * NS_PER_MS, 3);
+	struct timespec pause = { 0, 20 * NS_PER_MS };
+	struct store_job lost, kept, taken;
+	int64_t deadline;
+	int n = 0;
+
+	enqueue(a, "q1");
+	ck_assert_int_eq(ops->claim(a, 1, &lost), 1);
+	store_job_clear(&lost);
+	/* a dies with q1; its next life, same name, runs q2. */
+	ops->close(a);
+	a = open_as("a", 300 * NS_PER_MS, 3);
+	enqueue(a, "q2");
+	ck_assert_int_eq(ops->claim(a, 1, &kept), 1);
+	ck_assert_str_eq(kept.id, "q2");
+	/* Renewing all along, well past q1's lease: b gets q1. */
+	deadline = clock_now_ns(CLOCK_MONOTONIC) + 5 * NS_PER_S;
+	while (n == 0 && clock_now_ns(CLOCK_MONOTONIC) < deadline) {
+		ck_assert_int_eq(ops->renew(a, &kept.id, 1), 0);
+		n = ops->claim(b, 1, &taken);
+		ck_assert_int_ge(n, 0);
+		if (n == 0)	/* polling a lease by the clock */
+			nanosleep(&pause, NULL);
+	}
+	ck_assert_msg(n == 1, "q1 stayed leased to a's earlier life");
+	ck_assert_str_eq(taken.id, "q1");
+	ck_assert_uint_eq(taken.attempt, 2);
+	/* q2's lease held: its finish lands. */
+	kept.state = STORE_SUCCEEDED;
+	ck_assert_int_eq(ops->finish(a, &kept), 0);
+	store_job_clear(&kept);
+	store_job_clear(&taken);
 	ops->close(a);
 	ops->close(b);
 }
@@ -821,6 +866,8 @@ store_pg_suite(void)
 		test_a_lapsed_lease_is_claimed_again_and_the_old_finish_fenced);
 	tcase_add_test(tc,
 		test_a_late_batch_of_an_old_attempt_does_not_overwrite);
+	tcase_add_test(tc,
+		test_a_renewal_keeps_only_the_leases_of_jobs_run_now);
 	tcase_add_test(tc, test_max_attempts_exhausted_fails_the_job);
 	tcase_add_test(tc, test_cancel_of_a_queued_job_is_at_once);
 	tcase_add_test(tc, test_cancel_of_a_running_job_reaches_its_owner_only);

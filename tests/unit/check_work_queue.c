@@ -127,9 +127,11 @@ fake_claim(void *b, size_t max, struct store_job *out)
 }
 
 static int
-fake_renew(void *b)
+fake_renew(void *b, const char (*ids)[STORE_ID_MAX], size_t n)
 {
 	(void)b;
+	(void)ids;
+	(void)n;
 	return 0;
 }
 
