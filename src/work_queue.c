@@ -190,15 +190,17 @@ finish_job(struct work_queue *q, struct job_instance *inst, bool releasing)
 
 /*
  * Takes the done jobs off the list and writes them back; those the store
- * did not take go back on the list, marked, for the next tick.  Returns
- * how many are settled.
+ * did not take go back on the list, marked, for the next tick.  After one
+ * failure the rest wait too: a database that does not answer costs a pass
+ * one timeout, not one per job (the stop waits for the last pass).
+ * Returns how many are settled.
  */
 static size_t
 finish_done(struct work_queue *q)
 {
 	struct wq_job *done = NULL, **pp, *j, *retry = NULL;
 	size_t settled = 0;
-	bool releasing;
+	bool releasing, failed = false;
 
 	pthread_mutex_lock(&q->lock);
 	for (pp = &q->jobs; (j = *pp) != NULL;) {
@@ -215,7 +217,8 @@ finish_done(struct work_queue *q)
 	pthread_mutex_unlock(&q->lock);
 	while ((j = done) != NULL) {
 		done = j->next;
-		if (!finish_job(q, j->inst, releasing)) {
+		if (failed || !finish_job(q, j->inst, releasing)) {
+			failed = true;
 			j->unfinished = true;
 			j->next = retry;
 			retry = j;
