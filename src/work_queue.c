@@ -335,7 +335,7 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 {
 	const struct job_def *def;
 	struct job_instance *inst;
-	struct wq_job *j;
+	struct wq_job *j = NULL;
 	json_t *params = NULL;
 	char why[200];
 	bool go;
@@ -370,8 +370,10 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 	pthread_mutex_lock(&q->lock);
 	go = q->starting = q->claiming;
 	pthread_mutex_unlock(&q->lock);
-	if (!go || registry_add(q->o.registry, inst) != 0 ||
-	    (j = calloc(1, sizeof(*j))) == NULL) {
+	/* Its item first: a job in the registry must run. */
+	if (!go || (j = calloc(1, sizeof(*j))) == NULL ||
+	    registry_add(q->o.registry, inst) != 0) {
+		free(j);
 		job_unref(inst);
 		goto later;
 	}
