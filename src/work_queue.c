@@ -452,7 +452,11 @@ renew(struct work_queue *q)
 		log_debug("queue: lease renewal failed");
 }
 
-/* The cancels asked for: each id that runs here is cancelled. */
+/*
+ * The cancels asked for: each id that runs here is cancelled, every run
+ * of it (a lease that lapsed while it ran here can bring the id back at
+ * the next attempt while the first still runs).
+ */
 static void
 cancel_asked(struct work_queue *q, char (*ids)[STORE_ID_MAX], size_t n)
 {
@@ -461,18 +465,24 @@ cancel_asked(struct work_queue *q, char (*ids)[STORE_ID_MAX], size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		hit = NULL;
-		pthread_mutex_lock(&q->lock);
-		for (j = q->jobs; j != NULL && hit == NULL; j = j->next)
-			if (!j->done && !strcmp(j->inst->id, ids[i]))
-				hit = job_ref(j->inst);
-		pthread_mutex_unlock(&q->lock);
-		if (hit == NULL)
-			continue;
-		log_info("queue: job %s (id %s) cancelled on request",
-			 hit->def->name, hit->id);
-		job_cancel(hit);
-		job_unref(hit);
+		for (;;) {
+			hit = NULL;
+			pthread_mutex_lock(&q->lock);
+			/* Marked by job_cancel(): the next look skips it. */
+			for (j = q->jobs; j != NULL && hit == NULL;
+			     j = j->next)
+				if (!j->done &&
+				    !job_cancel_requested(j->inst) &&
+				    !strcmp(j->inst->id, ids[i]))
+					hit = job_ref(j->inst);
+			pthread_mutex_unlock(&q->lock);
+			if (hit == NULL)
+				break;
+			log_info("queue: job %s (id %s) cancelled on request",
+				 hit->def->name, hit->id);
+			job_cancel(hit);
+			job_unref(hit);
+		}
 	}
 }
 

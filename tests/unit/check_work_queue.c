@@ -29,6 +29,9 @@ static struct fake {
 	bool let_go;		/* the test lets that claim return */
 	unsigned claims;
 	bool three;		/* the claim: three quick jobs, at once */
+	bool twice;		/* the claim: one id at attempts 1 and 2 */
+	void (*events)(enum store_event, const char *, void *);
+	void *events_arg;
 	unsigned finishes;	/* finish() calls, each one failed */
 } fake;
 
@@ -112,7 +115,20 @@ fake_claim(void *b, size_t max, struct store_job *out)
 
 	ck_assert_uint_ge(max, 1);
 	pthread_mutex_lock(&f->lock);
-	if (f->three && f->claims++ == 0) {
+	if (f->twice && f->claims++ == 0) {
+		for (n = 0; n < 2; n++) {
+			memset(&out[n], 0, sizeof(out[n]));
+			snprintf(out[n].id, sizeof(out[n].id),
+				 "there-0badc0de-1");
+			snprintf(out[n].job, sizeof(out[n].job), "long");
+			out[n].state = STORE_RUNNING;
+			out[n].attempt = (unsigned)n + 1;
+			out[n].params = strdup("{}");
+			ck_assert_ptr_nonnull(out[n].params);
+		}
+	} else if (f->twice) {
+		/* nothing more */
+	} else if (f->three && f->claims++ == 0) {
 		for (n = 0; n < 3; n++) {
 			memset(&out[n], 0, sizeof(out[n]));
 			snprintf(out[n].id, sizeof(out[n].id),
@@ -174,6 +190,18 @@ fake_cancel(void *b, const char *id)
 }
 
 static void
+fake_set_events(void *b, void (*fn)(enum store_event, const char *, void *),
+		void *arg)
+{
+	struct fake *f = b;
+
+	pthread_mutex_lock(&f->lock);
+	f->events = fn;
+	f->events_arg = arg;
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void
 fake_close(void *b)
 {
 	(void)b;
@@ -192,6 +220,7 @@ static const struct store_ops fake_ops = {
 	.renew = fake_renew,
 	.finish = fake_finish,
 	.cancel = fake_cancel,
+	.set_events = fake_set_events,
 	.close = fake_close,
 };
 
@@ -216,13 +245,15 @@ setup(void)
 	pthread_cond_init(&fake.changed, NULL);
 	fake.in_claim = fake.let_go = false;
 	fake.claims = fake.finishes = 0;
-	fake.three = false;
+	fake.three = fake.twice = false;
+	fake.events = NULL;
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/wq.conf", dir);
 	fp = fopen(path, "w");
 	ck_assert_ptr_nonnull(fp);
 	ck_assert_int_ge(fputs("[job nap]\nkind = sleep\nduration = 1s\n"
-			       "[job quick]\nkind = sleep\nduration = 10ms\n",
+			       "[job quick]\nkind = sleep\nduration = 10ms\n"
+			       "[job long]\nkind = sleep\nduration = 60s\n",
 			       fp), 0);
 	ck_assert_int_eq(fclose(fp), 0);
 	cfg = config_load(path, &err);
@@ -334,6 +365,51 @@ START_TEST(test_a_database_away_costs_one_call_a_pass)
 }
 END_TEST
 
+/*
+ * A lease that lapsed while this instance still ran the job (renewals
+ * failed) can bring the same id back here at the next attempt: a cancel
+ * stops both runs, not the first it finds.
+ */
+START_TEST(test_a_cancel_stops_every_run_of_its_id)
+{
+	struct work_queue_options o;
+	struct registry *reg = registry_new(100, INT64_C(60000000000));
+	struct timespec pause = { 0, 1000000 };
+	struct work_queue *q;
+	struct store *s;
+	char err[256] = "";
+	int i;
+
+	fake.twice = true;
+	ck_assert_ptr_nonnull(reg);
+	s = store_open_with(&fake_ops, &options, err, sizeof(err));
+	ck_assert_msg(s != NULL, "store_open_with: %s", err);
+	memset(&o, 0, sizeof(o));
+	o.store = s;
+	o.env = &env;
+	o.registry = reg;
+	o.config = current_config;
+	o.config_arg = cfg;
+	o.capacity = 4;
+	o.lease_ns = INT64_C(30000000000);
+	q = work_queue_start(&o);
+	ck_assert_ptr_nonnull(q);
+	for (i = 0; i < 5000 && work_queue_claimed(q) < 2; i++)
+		nanosleep(&pause, NULL);
+	ck_assert_uint_eq(work_queue_claimed(q), 2);
+	ck_assert_ptr_nonnull(fake.events);
+	fake.events(STORE_EVENT_CANCEL, "there-0badc0de-1", fake.events_arg);
+	/* Both end at once; a run left alone would take its 60 s. */
+	for (i = 0; i < 5000 && registry_counts(reg).finished < 2; i++)
+		nanosleep(&pause, NULL);
+	ck_assert_uint_eq(registry_counts(reg).finished, 2);
+	work_queue_stop(q);
+	work_queue_free(q);
+	store_close(s);
+	registry_free(reg);
+}
+END_TEST
+
 static Suite *
 work_queue_suite(void)
 {
@@ -341,8 +417,10 @@ work_queue_suite(void)
 	TCase *tc = tcase_create("stop");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_a_claim_under_way_at_the_stop_starts_nothing);
 	tcase_add_test(tc, test_a_database_away_costs_one_call_a_pass);
+	tcase_add_test(tc, test_a_cancel_stops_every_run_of_its_id);
 	suite_add_tcase(s, tc);
 	return s;
 }
