@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +46,7 @@ struct work_queue {
 	struct work_queue_options o;
 	pthread_t thread;
 	struct store_job *claimed;	/* the thread's: capacity records */
+	char (*held)[STORE_ID_MAX];	/* the thread's: capacity ids */
 
 	pthread_mutex_t lock;		/* guards what follows */
 	pthread_cond_t wake;
@@ -54,6 +56,8 @@ struct work_queue {
 	uint64_t nclaimed;		/* since the start */
 	bool claim_now;			/* work was queued, or room made */
 	bool claiming;			/* false once the stop began */
+	bool starting;			/* the thread is starting a job */
+	pthread_cond_t started;		/* starting went false */
 	bool releasing;			/* the stop's cancels: leave them */
 	bool quit;
 	bool joined;			/* the caller's: work_queue_stop() ran */
@@ -186,15 +190,17 @@ finish_job(struct work_queue *q, struct job_instance *inst, bool releasing)
 
 /*
  * Takes the done jobs off the list and writes them back; those the store
- * did not take go back on the list, marked, for the next tick.  Returns
- * how many are settled.
+ * did not take go back on the list, marked, for the next tick.  After one
+ * failure the rest wait too: a database that does not answer costs a pass
+ * one timeout, not one per job (the stop waits for the last pass).
+ * Returns how many are settled.
  */
 static size_t
 finish_done(struct work_queue *q)
 {
 	struct wq_job *done = NULL, **pp, *j, *retry = NULL;
 	size_t settled = 0;
-	bool releasing;
+	bool releasing, failed = false;
 
 	pthread_mutex_lock(&q->lock);
 	for (pp = &q->jobs; (j = *pp) != NULL;) {
@@ -211,7 +217,8 @@ finish_done(struct work_queue *q)
 	pthread_mutex_unlock(&q->lock);
 	while ((j = done) != NULL) {
 		done = j->next;
-		if (!finish_job(q, j->inst, releasing)) {
+		if (failed || !finish_job(q, j->inst, releasing)) {
+			failed = true;
 			j->unfinished = true;
 			j->next = retry;
 			retry = j;
@@ -307,6 +314,16 @@ claimed_params(const struct job_def *def, const char *text, json_t **out,
 	return rc;
 }
 
+/* The start is over, or never began: a waiting stop goes on. */
+static void
+not_starting(struct work_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->starting = false;
+	pthread_cond_broadcast(&q->started);
+	pthread_mutex_unlock(&q->lock);
+}
+
 /*
  * Starts one claimed record here.  A record that cannot run anywhere
  * (unknown job, bad id or params) is finished failed; one that cannot run
@@ -318,9 +335,10 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 {
 	const struct job_def *def;
 	struct job_instance *inst;
-	struct wq_job *j;
+	struct wq_job *j = NULL;
 	json_t *params = NULL;
 	char why[200];
+	bool go;
 
 	rec->id[sizeof(rec->id) - 1] = rec->job[sizeof(rec->job) - 1] = '\0';
 	if (!job_id_valid(rec->id)) {
@@ -344,8 +362,18 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 			       rec->attempt);
 	if (inst == NULL)
 		goto later;
-	if (registry_add(q->o.registry, inst) != 0 ||
-	    (j = calloc(1, sizeof(*j))) == NULL) {
+	/*
+	 * A claim still under way when the stop began must start nothing:
+	 * the stop frees the pool and the timer while this thread lives on,
+	 * so work_queue_stop_claiming() waits out a start it let begin.
+	 */
+	pthread_mutex_lock(&q->lock);
+	go = q->starting = q->claiming;
+	pthread_mutex_unlock(&q->lock);
+	/* Its item first: a job in the registry must run. */
+	if (!go || (j = calloc(1, sizeof(*j))) == NULL ||
+	    registry_add(q->o.registry, inst) != 0) {
+		free(j);
 		job_unref(inst);
 		goto later;
 	}
@@ -362,8 +390,10 @@ start_claimed(struct work_queue *q, struct config *cfg, struct store_job *rec)
 	/* May run on_job_done() at once: not under the lock. */
 	future_on_done(inst->future, &j->waiter, on_job_done, j);
 	job_run(inst);		/* a failure completes the future */
+	not_starting(q);
 	return;
 later:
+	not_starting(q);
 	log_warn("queue: job %s (id %s) not started here; it is claimed "
 		 "again after its lease", rec->job, rec->id);
 }
@@ -402,7 +432,31 @@ claim(struct work_queue *q)
 
 /* ---- the thread --------------------------------------------------------------- */
 
-/* The cancels asked for: each id that runs here is cancelled. */
+/*
+ * Renews the leases of the jobs on the list, done ones too (an outcome
+ * not written yet is retried under its lease), and of no other row.
+ */
+static void
+renew(struct work_queue *q)
+{
+	struct wq_job *j;
+	size_t n = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (j = q->jobs; j != NULL && n < q->o.capacity; j = j->next)
+		snprintf(q->held[n++], STORE_ID_MAX, "%s", j->inst->id);
+	pthread_mutex_unlock(&q->lock);
+	/* Idle, it asks nothing. */
+	if (n > 0 && store_renew(q->o.store,
+				 (const char (*)[STORE_ID_MAX])q->held, n) < 0)
+		log_debug("queue: lease renewal failed");
+}
+
+/*
+ * The cancels asked for: each id that runs here is cancelled, every run
+ * of it (a lease that lapsed while it ran here can bring the id back at
+ * the next attempt while the first still runs).
+ */
 static void
 cancel_asked(struct work_queue *q, char (*ids)[STORE_ID_MAX], size_t n)
 {
@@ -411,18 +465,24 @@ cancel_asked(struct work_queue *q, char (*ids)[STORE_ID_MAX], size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		hit = NULL;
-		pthread_mutex_lock(&q->lock);
-		for (j = q->jobs; j != NULL && hit == NULL; j = j->next)
-			if (!j->done && !strcmp(j->inst->id, ids[i]))
-				hit = job_ref(j->inst);
-		pthread_mutex_unlock(&q->lock);
-		if (hit == NULL)
-			continue;
-		log_info("queue: job %s (id %s) cancelled on request",
-			 hit->def->name, hit->id);
-		job_cancel(hit);
-		job_unref(hit);
+		for (;;) {
+			hit = NULL;
+			pthread_mutex_lock(&q->lock);
+			/* Marked by job_cancel(): the next look skips it. */
+			for (j = q->jobs; j != NULL && hit == NULL;
+			     j = j->next)
+				if (!j->done &&
+				    !job_cancel_requested(j->inst) &&
+				    !strcmp(j->inst->id, ids[i]))
+					hit = job_ref(j->inst);
+			pthread_mutex_unlock(&q->lock);
+			if (hit == NULL)
+				break;
+			log_info("queue: job %s (id %s) cancelled on request",
+				 hit->def->name, hit->id);
+			job_cancel(hit);
+			job_unref(hit);
+		}
 	}
 }
 
@@ -454,12 +514,10 @@ runner(void *arg)
 		pthread_mutex_unlock(&q->lock);
 		cancel_asked(q, q->taken, ncancels);
 		tick = mono_ns() >= next_tick;
-		/* Leases only while it holds some: idle, it asks nothing. */
-		if (tick && work_queue_running(q) > 0 &&
-		    store_renew(q->o.store) < 0)
-			log_debug("queue: lease renewal failed");
-		if (tick)
+		if (tick) {
+			renew(q);
 			next_tick = mono_ns() + period;
+		}
 		finish_done(q);
 		if (quit)
 			break;
@@ -477,7 +535,10 @@ work_queue_start(const struct work_queue_options *o)
 	int err;
 
 	if (q == NULL || o->capacity == 0 ||
-	    (q->claimed = calloc(o->capacity, sizeof(*q->claimed))) == NULL) {
+	    (q->claimed = calloc(o->capacity, sizeof(*q->claimed))) == NULL ||
+	    (q->held = calloc(o->capacity, sizeof(*q->held))) == NULL) {
+		if (q != NULL)
+			free(q->claimed);
 		free(q);
 		errno = ENOMEM;
 		return NULL;
@@ -489,9 +550,12 @@ work_queue_start(const struct work_queue_options *o)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&q->started, NULL);
 	if ((err = pthread_create(&q->thread, NULL, runner, q)) != 0) {
+		pthread_cond_destroy(&q->started);
 		pthread_cond_destroy(&q->wake);
 		pthread_mutex_destroy(&q->lock);
+		free(q->held);
 		free(q->claimed);
 		free(q);
 		errno = err;
@@ -511,6 +575,8 @@ work_queue_stop_claiming(struct work_queue *q)
 		return;
 	pthread_mutex_lock(&q->lock);
 	q->claiming = false;
+	while (q->starting)
+		pthread_cond_wait(&q->started, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -581,8 +647,10 @@ work_queue_free(struct work_queue *q)
 	if (q == NULL)
 		return;
 	work_queue_stop(q);
+	pthread_cond_destroy(&q->started);
 	pthread_cond_destroy(&q->wake);
 	pthread_mutex_destroy(&q->lock);
+	free(q->held);
 	free(q->claimed);
 	free(q);
 }

@@ -46,7 +46,7 @@ struct store_ops {
 	/* The queue; NULL in a backend without one. */
 	int (*enqueue)(void *b, const struct store_job *rec);
 	int (*claim)(void *b, size_t max, struct store_job *out);
-	int (*renew)(void *b);
+	int (*renew)(void *b, const char (*ids)[STORE_ID_MAX], size_t n);
 	int (*finish)(void *b, const struct store_job *rec);
 	int (*cancel)(void *b, const char *id);
 	void (*set_events)(void *b,

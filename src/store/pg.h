@@ -138,7 +138,7 @@ int pg_expire(void *b, int64_t before_ns);
 /* pg_queue.c */
 int pg_enqueue(void *b, const struct store_job *rec);
 int pg_claim(void *b, size_t max, struct store_job *out);
-int pg_renew(void *b);
+int pg_renew(void *b, const char (*ids)[STORE_ID_MAX], size_t n);
 int pg_finish(void *b, const struct store_job *rec);
 int pg_cancel(void *b, const char *id);
 

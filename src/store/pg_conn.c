@@ -6,7 +6,10 @@
  * libpq's blocking PQexecParams() would wait for as long as the kernel
  * keeps a dead TCP connection open; so a statement is sent with
  * PQsendQueryParams() and its answer awaited with poll() until the
- * deadline.  statement_timeout bounds it on the server's side too, so a
+ * deadline.  The connections are non-blocking for the same reason on the
+ * way out: a send that a dead peer's full window holds up (a big result,
+ * a batch of 1,000 upserts) stays in libpq's buffer, and pg_wait()
+ * flushes it under the deadline.  statement_timeout bounds it on the server's side too, so a
  * statement given up here does not run on there for long.
  */
 #include <errno.h>
@@ -151,6 +154,12 @@ pg_connect(struct pg *pg)
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, quiet, NULL);
+	if (PQsetnonblocking(conn, 1) != 0) {
+		pg_warn(pg, "%s",
+			pg_message(PQerrorMessage(conn), msg, sizeof(msg)));
+		PQfinish(conn);
+		return NULL;
+	}
 	snprintf(timeout, sizeof(timeout), "SET statement_timeout = %d",
 		 (int)(STORE_TIMEOUT_NS / 1000000));
 	res = pg_exec(pg, conn, timeout, 0, NULL, PGRES_COMMAND_OK,
@@ -246,7 +255,7 @@ pg_wait(PGconn *conn, int64_t deadline)
 {
 	struct pollfd pfd;
 	int64_t left;
-	int n;
+	int n, unsent;
 
 	while (PQisBusy(conn)) {
 		left = deadline - clock_now_ns(CLOCK_MONOTONIC);
@@ -254,8 +263,13 @@ pg_wait(PGconn *conn, int64_t deadline)
 			errno = ETIMEDOUT;
 			return -1;
 		}
+		/* What the statement left unsent (non-blocking) goes first. */
+		if ((unsent = PQflush(conn)) < 0) {
+			errno = EIO;
+			return -1;
+		}
 		pfd.fd = PQsocket(conn);
-		pfd.events = POLLIN;
+		pfd.events = POLLIN | (unsent ? POLLOUT : 0);
 		if (pfd.fd < 0) {
 			errno = EIO;
 			return -1;
@@ -265,7 +279,8 @@ pg_wait(PGconn *conn, int64_t deadline)
 			errno = EIO;
 			return -1;
 		}
-		if (n > 0 && !PQconsumeInput(conn)) {
+		if (n > 0 && (pfd.revents & ~POLLOUT) != 0 &&
+		    !PQconsumeInput(conn)) {
 			errno = EIO;
 			return -1;
 		}

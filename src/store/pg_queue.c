@@ -179,19 +179,58 @@ pg_claim(void *b, size_t max, struct store_job *out)
 	return n;
 }
 
+/*
+ * ids as a text[] literal, each element quoted: an id "NULL" stays text.
+ * A new string, or NULL when out of memory.
+ */
+static char *
+id_array(const char (*ids)[STORE_ID_MAX], size_t n)
+{
+	char *out = malloc(n * (2 * STORE_ID_MAX + 3) + 3), *p;
+	size_t i, k;
+
+	if (out == NULL)
+		return NULL;
+	p = out;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (k = 0; k < STORE_ID_MAX - 1 && ids[i][k] != '\0'; k++) {
+			if (ids[i][k] == '"' || ids[i][k] == '\\')
+				*p++ = '\\';
+			*p++ = ids[i][k];
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
 int
-pg_renew(void *b)
+pg_renew(void *b, const char (*ids)[STORE_ID_MAX], size_t n)
 {
 	struct pg *pg = b;
-	char lease[24];
-	const char *v[2] = { pg->instance, lease };
+	char lease[24], *array;
+	const char *v[3] = { pg->instance, lease, NULL };
 	PGresult *res;
 
+	if (n == 0)
+		return 0;
+	if ((array = id_array(ids, n)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	v[2] = array;
 	snprintf(lease, sizeof(lease), "%" PRId64, pg->lease_ns / 1000);
+	/* Only what the runner holds: no lease of a row it does not run. */
 	res = run(pg, "UPDATE taskpoold_jobs SET lease_until = now() +"
 		  " $2::bigint * interval '1 microsecond'"
-		  " WHERE owner = $1 AND queued AND state = 1", 2, v,
-		  PGRES_COMMAND_OK);
+		  " WHERE owner = $1 AND queued AND state = 1"
+		  " AND id = ANY ($3::text[])", 3, v, PGRES_COMMAND_OK);
+	free(array);
 	if (res == NULL) {
 		errno = errno == ETIMEDOUT ? ETIMEDOUT : EIO;
 		return -1;

@@ -618,9 +618,9 @@ store_claim(struct store *s, size_t max, struct store_job *out)
 }
 
 int
-store_renew(struct store *s)
+store_renew(struct store *s, const char (*ids)[STORE_ID_MAX], size_t n)
 {
-	QUEUE_OP(s->ops->renew(s->b));
+	QUEUE_OP(s->ops->renew(s->b, ids, n));
 }
 
 int

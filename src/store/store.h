@@ -185,7 +185,9 @@ void store_run_clear(struct store_run *rec);
  * a job past max_attempts is marked failed instead.  The caller runs
  * them and calls store_finish() with the attempt it claimed; a late
  * finish of an older attempt is refused (returns 1).  store_renew()
- * extends the leases of the jobs this instance holds.
+ * extends the leases of the n jobs ids that this instance holds, and no
+ * others: a row it claimed but does not run (an earlier life's, a claim
+ * it could not start) must lapse, to be claimed again.
  *
  * store_cancel() asks whichever instance holds a job to cancel it (a
  * queued one is cancelled in the store at once).  Returns 0, 1 when the
@@ -199,7 +201,7 @@ void store_run_clear(struct store_run *rec);
 bool store_has_queue(const struct store *s);
 int store_enqueue(struct store *s, const struct store_job *rec);
 int store_claim(struct store *s, size_t max, struct store_job *out);
-int store_renew(struct store *s);
+int store_renew(struct store *s, const char (*ids)[STORE_ID_MAX], size_t n);
 int store_finish(struct store *s, const struct store_job *rec);
 int store_cancel(struct store *s, const char *id);
 

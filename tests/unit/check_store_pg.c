@@ -11,10 +11,16 @@
  * tables.  Two "instances" are two backend handles with different
  * instance names on the same database.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,7 +604,7 @@ START_TEST(test_a_lapsed_lease_is_claimed_again_and_the_old_finish_fenced)
 	ck_assert_int_eq(first.state, STORE_RUNNING);
 	ck_assert_str_eq(first.params, "{\"n\":1}");
 	/* a renews: b finds nothing while the lease holds. */
-	ck_assert_int_eq(ops->renew(a), 0);
+	ck_assert_int_eq(ops->renew(a, &first.id, 1), 0);
 	ck_assert_int_eq(ops->claim(b, 1, &second), 0);
 	/* a stops renewing: after the lease, b takes it, attempt 2. */
 	ck_assert_int_eq(claim_within(b, &second, 5 * NS_PER_S), 1);
@@ -619,6 +625,51 @@ START_TEST(test_a_lapsed_lease_is_claimed_again_and_the_old_finish_fenced)
 	ck_assert_str_eq(first.error, "by b");
 	ck_assert_uint_eq(first.attempt, 2);
 	store_job_clear(&first);
+	ops->close(a);
+	ops->close(b);
+}
+END_TEST
+
+/*
+ * A renewal holds the leases of the jobs the runner has now, no others:
+ * what an earlier life of the instance claimed (or a claim it could not
+ * start) lapses and goes to another instance while this one is busy.
+ */
+START_TEST(test_a_renewal_keeps_only_the_leases_of_jobs_run_now)
+{
+	void *a = open_as("a", 300 * NS_PER_MS, 3);
+	void *b = open_as("b", 300 * NS_PER_MS, 3);
+	struct timespec pause = { 0, 20 * NS_PER_MS };
+	struct store_job lost, kept, taken;
+	int64_t deadline;
+	int n = 0;
+
+	enqueue(a, "q1");
+	ck_assert_int_eq(ops->claim(a, 1, &lost), 1);
+	store_job_clear(&lost);
+	/* a dies with q1; its next life, same name, runs q2. */
+	ops->close(a);
+	a = open_as("a", 300 * NS_PER_MS, 3);
+	enqueue(a, "q2");
+	ck_assert_int_eq(ops->claim(a, 1, &kept), 1);
+	ck_assert_str_eq(kept.id, "q2");
+	/* Renewing all along, well past q1's lease: b gets q1. */
+	deadline = clock_now_ns(CLOCK_MONOTONIC) + 5 * NS_PER_S;
+	while (n == 0 && clock_now_ns(CLOCK_MONOTONIC) < deadline) {
+		ck_assert_int_eq(ops->renew(a, &kept.id, 1), 0);
+		n = ops->claim(b, 1, &taken);
+		ck_assert_int_ge(n, 0);
+		if (n == 0)	/* polling a lease by the clock */
+			nanosleep(&pause, NULL);
+	}
+	ck_assert_msg(n == 1, "q1 stayed leased to a's earlier life");
+	ck_assert_str_eq(taken.id, "q1");
+	ck_assert_uint_eq(taken.attempt, 2);
+	/* q2's lease held: its finish lands. */
+	kept.state = STORE_SUCCEEDED;
+	ck_assert_int_eq(ops->finish(a, &kept), 0);
+	store_job_clear(&kept);
+	store_job_clear(&taken);
 	ops->close(a);
 	ops->close(b);
 }
@@ -747,6 +798,194 @@ cluster(const char *verb)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+/*
+ * A TCP relay to the database that can stop reading what the client
+ * sends, as a peer that vanished behind a dropped route does: the
+ * client's sends then fill the window and stop.
+ */
+#define RELAY_PAIRS 8
+
+struct relay {
+	int lfd, port, to_port;
+	atomic_bool frozen, quit;
+	pthread_t thread;
+};
+
+static void
+relay_write(int fd, const char *p, ssize_t n)
+{
+	ssize_t w;
+
+	while (n > 0 && (w = write(fd, p, (size_t)n)) > 0) {
+		p += w;
+		n -= w;
+	}
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct relay *r = arg;
+	struct pollfd p[1 + 2 * RELAY_PAIRS];
+	static char buf[65536];
+	int fds[2 * RELAY_PAIRS], n = 0, i, c, s;
+	struct sockaddr_in to;
+	ssize_t got;
+
+	memset(&to, 0, sizeof(to));
+	to.sin_family = AF_INET;
+	to.sin_port = htons((uint16_t)r->to_port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	while (!atomic_load(&r->quit)) {
+		p[0].fd = r->lfd;
+		p[0].events = POLLIN;
+		for (i = 0; i < n; i++) {
+			p[1 + i].fd = fds[i];
+			/* Even: a client's side, unread while frozen. */
+			p[1 + i].events = i % 2 == 0 &&
+				atomic_load(&r->frozen) ? 0 : POLLIN;
+		}
+		/* A tick to see the flags: this is the test's relay. */
+		if (poll(p, (nfds_t)(1 + n), 20) <= 0)
+			continue;
+		if ((p[0].revents & POLLIN) && n < 2 * RELAY_PAIRS &&
+		    (c = accept(r->lfd, NULL, NULL)) >= 0) {
+			s = socket(AF_INET, SOCK_STREAM, 0);
+			ck_assert_int_ge(s, 0);
+			ck_assert_int_eq(connect(s, (struct sockaddr *)&to,
+						 sizeof(to)), 0);
+			fds[n++] = c;
+			fds[n++] = s;
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			if (fds[i] < 0 || !(p[1 + i].revents &
+					    (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			got = read(fds[i], buf, sizeof(buf));
+			if (got <= 0) {
+				close(fds[i]);
+				close(fds[i ^ 1]);
+				fds[i] = fds[i ^ 1] = -1;
+				continue;
+			}
+			relay_write(fds[i ^ 1], buf, got);
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return NULL;
+}
+
+/* Starts r before the database of url; its conninfo into out. */
+static void
+relay_start(struct relay *r, char *out, size_t size)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL), *o;
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	size_t used = 0;
+	const char *v;
+
+	ck_assert_ptr_nonnull(opts);
+	memset(r, 0, sizeof(*r));
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0' ||
+		    strcmp(o->keyword, "host") == 0 ||
+		    strcmp(o->keyword, "hostaddr") == 0)
+			continue;
+		if (strcmp(o->keyword, "port") == 0) {
+			r->to_port = atoi(o->val);
+			continue;
+		}
+		used += (size_t)snprintf(out + used, size - used, "%s='",
+					 o->keyword);
+		for (v = o->val; *v != '\0' && used + 4 < size; v++) {
+			if (*v == '\'' || *v == '\\')
+				out[used++] = '\\';
+			out[used++] = *v;
+		}
+		used += (size_t)snprintf(out + used, size - used, "' ");
+		ck_assert_uint_lt(used, size);
+	}
+	PQconninfoFree(opts);
+	if (r->to_port == 0)
+		r->to_port = 5432;
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(r->lfd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(r->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(r->lfd, 8), 0);
+	ck_assert_int_eq(getsockname(r->lfd, (struct sockaddr *)&a, &len), 0);
+	r->port = ntohs(a.sin_port);
+	snprintf(out + used, size - used, "host=127.0.0.1 port=%d", r->port);
+	ck_assert_int_eq(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void
+relay_stop(struct relay *r)
+{
+	atomic_store(&r->quit, true);
+	pthread_join(r->thread, NULL);
+	close(r->lfd);
+}
+
+/* Thaws the relay after a while, so that a send stuck for ever ends. */
+static void *
+thaw_later(void *arg)
+{
+	struct relay *r = arg;
+	struct timespec t = { (time_t)(3 * (STORE_TIMEOUT_NS / NS_PER_S)), 0 };
+
+	nanosleep(&t, NULL);
+	atomic_store(&r->frozen, false);
+	return NULL;
+}
+
+START_TEST(test_a_send_the_database_does_not_take_fails_in_time)
+{
+	static char conninfo[4096];
+	struct relay r;
+	struct store_options o = {
+		.backend = STORE_POSTGRESQL, .url = conninfo, .instance = "a",
+		.lease_ns = 30 * NS_PER_S, .max_attempts = 3,
+		.retain_ns = 3600 * NS_PER_S,
+	};
+	struct store_change c = { .is_run = false };
+	size_t big = 32u << 20;
+	char err[256] = "";
+	pthread_t thaw;
+	int64_t t0, took;
+	void *a;
+	int rc;
+
+	relay_start(&r, conninfo, sizeof(conninfo));
+	a = ops->open(&o, err, sizeof(err));
+	ck_assert_msg(a != NULL, "open through the relay: %s", err);
+	c.u.job = job_rec("big", STORE_SUCCEEDED, 1);
+	c.u.job.result = malloc(big + 1);
+	ck_assert_ptr_nonnull(c.u.job.result);
+	memset(c.u.job.result, 'x', big);
+	c.u.job.result[big] = '\0';
+	atomic_store(&r.frozen, true);
+	ck_assert_int_eq(pthread_create(&thaw, NULL, thaw_later, &r), 0);
+	t0 = clock_now_ns(CLOCK_MONOTONIC);
+	rc = ops->write_batch(a, &c, 1);
+	took = clock_now_ns(CLOCK_MONOTONIC) - t0;
+	pthread_join(thaw, NULL);
+	/* Building the 32 MB statement counts too (slow under TSan). */
+	ck_assert_msg(took < 2 * BOUND_NS, "took %lld ns", (long long)took);
+	ck_assert_int_eq(rc, -1);
+	ck_assert(errno == EIO || errno == ETIMEDOUT);
+	free(c.u.job.result);
+	ops->close(a);
+	relay_stop(&r);
+}
+END_TEST
+
 START_TEST(test_a_stopped_database_fails_in_time_and_reconnects)
 {
 	static struct events ea;
@@ -821,10 +1060,14 @@ store_pg_suite(void)
 		test_a_lapsed_lease_is_claimed_again_and_the_old_finish_fenced);
 	tcase_add_test(tc,
 		test_a_late_batch_of_an_old_attempt_does_not_overwrite);
+	tcase_add_test(tc,
+		test_a_renewal_keeps_only_the_leases_of_jobs_run_now);
 	tcase_add_test(tc, test_max_attempts_exhausted_fails_the_job);
 	tcase_add_test(tc, test_cancel_of_a_queued_job_is_at_once);
 	tcase_add_test(tc, test_cancel_of_a_running_job_reaches_its_owner_only);
 	tcase_add_test(tc, test_listen_delivers_queued_in_bounded_time);
+	tcase_add_test(tc,
+		test_a_send_the_database_does_not_take_fails_in_time);
 	tcase_add_test(tc,
 		test_a_stopped_database_fails_in_time_and_reconnects);
 	suite_add_tcase(s, tc);
