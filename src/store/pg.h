@@ -92,7 +92,10 @@ void pg_give(struct pg *pg, struct pg_slot *slot, bool broken);
 PGresult *pg_exec(struct pg *pg, PGconn *conn, const char *sql, int n,
 		  const char *const *values, ExecStatusType want,
 		  int64_t deadline, bool *broken);
-/* A warning in the log, at most one a second (a count of the rest). */
+/*
+ * A warning in the log, at most one a second (a count of the rest).
+ * Leaves errno as it found it: callers set it, warn, then return.
+ */
 void pg_warn(struct pg *pg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* A libpq message on one line, into buf: returns buf. */

@@ -36,6 +36,7 @@ pg_warn(struct pg *pg, const char *fmt, ...)
 	uint64_t more;
 	char line[1024];
 	va_list ap;
+	int saved = errno;	/* callers set errno, then warn, then return */
 
 	/*
 	 * A database that is down fails every call: one line a second says
@@ -45,6 +46,7 @@ pg_warn(struct pg *pg, const char *fmt, ...)
 	    !atomic_compare_exchange_strong(&pg->warned_ns, &last, now)) {
 		atomic_fetch_add_explicit(&pg->unwarned, 1,
 					  memory_order_relaxed);
+		errno = saved;
 		return;
 	}
 	va_start(ap, fmt);
@@ -58,6 +60,7 @@ pg_warn(struct pg *pg, const char *fmt, ...)
 			  more);
 	else
 		log_warnx("store: postgresql %s: %s", pg->where, line);
+	errno = saved;
 }
 
 const char *
