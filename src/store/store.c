@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fnv.h"
 #include "log.h"
 #include "store/backend.h"
 #include "store/store.h"
@@ -272,6 +273,57 @@ expire(struct store *s, int64_t *next_ns)
 }
 
 /*
+ * Folds the changes of one id in batch into one: the last one's record,
+ * at the first one's place (a record keeps the listing position of its
+ * creation).  A job's `created` and `started` come within the same 10 ms
+ * as a rule, and a short job's `finished` too: each change folded is an
+ * upsert the backend does not do.  Returns the new count.  Out of memory,
+ * it folds nothing: every change is still written, in order.
+ */
+static size_t
+coalesce(struct store_change *batch, size_t n)
+{
+	size_t nslots = 16, i, k, out;
+	uint32_t *slot;		/* index + 1 into batch; 0: free */
+	const char *id;
+	uint64_t h;
+
+	while (nslots < 2 * n)
+		nslots *= 2;
+	if (n < 2 || (slot = calloc(nslots, sizeof(*slot))) == NULL)
+		return n;
+	for (i = 0; i < n; i++) {
+		id = batch[i].is_run ? batch[i].u.run.id : batch[i].u.job.id;
+		h = fnv1a_str(id) ^ (uint64_t)batch[i].is_run;
+		for (k = h & (nslots - 1); slot[k] != 0;
+		     k = (k + 1) & (nslots - 1)) {
+			struct store_change *first = &batch[slot[k] - 1];
+
+			if (first->is_run == batch[i].is_run &&
+			    !strcmp(first->is_run ? first->u.run.id :
+				    first->u.job.id, id))
+				break;
+		}
+		if (slot[k] == 0) {
+			slot[k] = (uint32_t)i + 1;
+			continue;
+		}
+		/* The newer record takes the older one's place. */
+		clear_changes(&batch[slot[k] - 1], 1);
+		batch[slot[k] - 1] = batch[i];
+		batch[i].is_run = false;
+		batch[i].u.job.id[0] = '\0';	/* folded: an empty id */
+	}
+	free(slot);
+	for (i = out = 0; i < n; i++) {
+		if (!batch[i].is_run && batch[i].u.job.id[0] == '\0')
+			continue;
+		batch[out++] = batch[i];
+	}
+	return out;
+}
+
+/*
  * The writer: waits for changes, lets a batch grow for STORE_BATCH_NS
  * (unless it is full, a sync waits or the store stops), commits it, and
  * retries a failed one with a backoff.  On stop, it commits what is
@@ -282,7 +334,7 @@ writer_main(void *arg)
 {
 	struct store *s = arg;
 	struct store_change *batch = NULL;
-	size_t n = 0;
+	size_t n = 0, taken;
 	uint64_t end = 0;
 	int64_t backoff = STORE_RETRY_MIN_NS, next_expire = 0, give_up = 0;
 	struct timespec until;
@@ -318,12 +370,14 @@ writer_main(void *arg)
 		s->writing = true;
 		pthread_mutex_unlock(&s->lock);
 
+		taken = n;
+		n = coalesce(batch, n);
 		ok = s->ops->write_batch(s->b, batch, n) == 0;
 		if (ok) {
 			clear_changes(batch, n);
 			free(batch);
 			batch = NULL;
-			atomic_fetch_add_explicit(&s->n_committed, n,
+			atomic_fetch_add_explicit(&s->n_committed, taken,
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&s->n_batches, 1,
 						  memory_order_relaxed);

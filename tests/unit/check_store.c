@@ -295,6 +295,61 @@ START_TEST(test_failing_backend_loses_nothing)
 }
 END_TEST
 
+static void
+change_id(struct store *s, const char *id, const char *result)
+{
+	struct store_job rec;
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.id, sizeof(rec.id), "%s", id);
+	rec.state = STORE_RUNNING;
+	rec.result = (char *)result;
+	ck_assert_int_eq(store_job_changed(s, &rec), 0);
+}
+
+/*
+ * The changes of one id in a batch are written once: the last one's
+ * record, at the first one's place.  The batch is made one for sure by
+ * a backend that fails until every change is in.
+ */
+START_TEST(test_coalesce)
+{
+	struct store *s = open_fake();
+
+	pthread_mutex_lock(&fake.lock);
+	fake.failing = true;
+	pthread_mutex_unlock(&fake.lock);
+	change_id(s, "x", "0");
+	pthread_mutex_lock(&fake.lock);
+	while (fake.failed == 0)
+		pthread_cond_wait(&fake.changed, &fake.lock);
+	pthread_mutex_unlock(&fake.lock);
+	change_id(s, "a", "1");
+	change_id(s, "b", "1");
+	change_id(s, "a", "2");
+	change_id(s, "c", "1");
+	change_id(s, "b", "2");
+	change_id(s, "a", "3");
+	pthread_mutex_lock(&fake.lock);
+	fake.failing = false;
+	while (fake.batches == 0)	/* the retry, with all of them */
+		pthread_cond_wait(&fake.changed, &fake.lock);
+	ck_assert_uint_eq(fake.batches, 1);
+	ck_assert_uint_eq(fake.n, 4);
+	ck_assert_str_eq(fake.ids[0], "x");
+	ck_assert_str_eq(fake.ids[1], "a");
+	ck_assert_str_eq(fake.results[1], "3");
+	ck_assert_str_eq(fake.ids[2], "b");
+	ck_assert_str_eq(fake.results[2], "2");
+	ck_assert_str_eq(fake.ids[3], "c");
+	pthread_mutex_unlock(&fake.lock);
+	ck_assert_int_eq(store_sync(s), 0);
+	/* Committed counts the changes made, folded or not. */
+	ck_assert_uint_eq(store_stats(s).committed, 7);
+	store_close(s);
+}
+END_TEST
+
 /* A close commits what is still queued. */
 START_TEST(test_close_commits)
 {
@@ -449,6 +504,7 @@ store_suite(void)
 	tcase_add_test(tc, test_sync_sees_last_change);
 	tcase_add_test(tc, test_copies_record);
 	tcase_add_test(tc, test_failing_backend_loses_nothing);
+	tcase_add_test(tc, test_coalesce);
 	tcase_add_test(tc, test_close_commits);
 	tcase_add_test(tc, test_close_gives_up);
 	tcase_add_test(tc, test_threads);
