@@ -22,12 +22,16 @@
 
 /*
  * The answer of c, done (expired by its deadline, or its policy met by job
- * `winner`), from snaps[i] of c->jobs[i].  Returns a new value (NULL when
- * out of memory) and its status in *status.
+ * `winner`), from snaps[i] of c->jobs[i]: its status in *status, and its
+ * body, rendered as the JSON text json_dumps() (flags 0) would write for
+ * it.  Returns the text, new (NUL-terminated, *len bytes), or NULL when
+ * there is no memory or a result or error is not valid UTF-8 (which JSON
+ * cannot carry, and json_string() refuses too); the caller then answers
+ * http_answer_fallback()'s 500.
  */
-json_t *api_answer_build(const struct call *c,
-			 const struct future_snapshot *snaps, bool expired,
-			 int winner, unsigned *status);
+char *api_answer_render(const struct call *c,
+			const struct future_snapshot *snaps, bool expired,
+			int winner, unsigned *status, size_t *len);
 
 /*
  * One job of a streamed answer: {"index", "id", "job", "state", and

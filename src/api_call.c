@@ -74,9 +74,10 @@ call_fix_answer_locked(struct call *c)
 		return;
 	for (i = 0; i < c->njobs; i++)
 		snaps[i] = future_snapshot(c->jobs[i]->future);
-	body = http_answer_body(api_answer_build(c, snaps, c->expired,
-						 c->winner, &status),
-				&status, &len);
+	body = api_answer_render(c, snaps, c->expired, c->winner, &status,
+				 &len);
+	if (body == NULL)
+		body = http_answer_fallback(&status, &len);
 	if (body == NULL)
 		return;
 	c->status = status;

@@ -122,9 +122,10 @@ bool call_status(struct call *c, unsigned *status);
 json_t *api_call_pointer(const struct call *c, const char *state);
 
 /*
- * Builds and keeps the answer, once: under c->lock, with c done.  Out of
- * memory leaves the fixed 500 of http_answer_body(), or no answer (then
- * the next reader tries again).
+ * Builds and keeps the answer, once: under c->lock, with c done.  An
+ * answer that cannot be rendered (out of memory, a result that is not
+ * UTF-8) leaves the fixed 500 of http_answer_fallback(), or, without
+ * memory even for that, no answer (then the next reader tries again).
  */
 void call_fix_answer_locked(struct call *c);
 

@@ -137,6 +137,30 @@ api_json_result(const struct future_snapshot *s)
 }
 
 /*
+ * api_json_result() written into o: the same value, without a tree for
+ * a plain string.  A JSON result is still loaded and dumped by jansson,
+ * which reformats it (", " and ": " separators), as every answer showed
+ * it so far.
+ */
+void
+api_json_result_out(struct json_out *o, const struct future_snapshot *s)
+{
+	json_t *v;
+
+	if (s->result == NULL) {
+		json_out_literal(o, "null");
+		return;
+	}
+	if ((s->result_flags & FUTURE_RESULT_JSON) &&
+	    (v = json_loads(s->result, JSON_DECODE_ANY, NULL)) != NULL) {
+		json_out_value(o, v);
+		json_decref(v);
+		return;
+	}
+	json_out_string(o, s->result);
+}
+
+/*
  * Builders that never drop a piece silently.  api_object_set()
  * stores o[key] = v and api_array_append() appends v to a; both steal v
  * (jansson frees it on failure too) and, on any failure, including a NULL
@@ -187,6 +211,24 @@ api_job_link(const struct job_instance *inst)
 	link = api_object_set(json_object(), "id", json_string(inst->id));
 	link = api_object_set(link, "job", json_string(inst->def->name));
 	return api_object_set(link, "href", json_string(href));
+}
+
+/*
+ * api_job_link()'s members written into o.  The href is "/jobs/" and the
+ * id escaped, as the id escapes the same alone or after that prefix.
+ */
+void
+api_job_link_members(struct json_out *o, const struct job_instance *inst)
+{
+	size_t n = strlen(inst->id);
+
+	json_out_literal(o, "\"id\": \"");
+	json_out_escaped(o, inst->id, n);
+	json_out_literal(o, "\", \"job\": ");
+	json_out_string(o, inst->def->name);
+	json_out_literal(o, ", \"href\": \"/jobs/");
+	json_out_escaped(o, inst->id, n);
+	json_out_literal(o, "\"");
 }
 
 /*

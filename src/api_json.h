@@ -19,6 +19,7 @@
 
 #include "future.h"
 #include "job.h"
+#include "json_out.h"
 #include "server.h"
 
 /*
@@ -79,6 +80,19 @@ json_t *api_json_result(const struct future_snapshot *s);
 
 /* {"id", "job", "href"}: a pointer to a job instance.  A new value. */
 json_t *api_job_link(const struct job_instance *inst);
+
+/*
+ * The same two written into a document (json_out.h), byte for byte as the
+ * values above dump: api_json_result_out() appends s's result (a result
+ * that is not valid UTF-8 fails o, as json_string() fails);
+ * api_job_link_members() appends the members of inst's link, `"id": ...,
+ * "job": ..., "href": ...`, without braces, so that a job's state can
+ * follow them in the same object.
+ */
+void api_json_result_out(struct json_out *o,
+			 const struct future_snapshot *s);
+void api_job_link_members(struct json_out *o,
+			  const struct job_instance *inst);
 /*
  * The full record of a job instance, as GET /jobs/{id} shows it, from one
  * snapshot of its future.  A new value.

@@ -54,90 +54,63 @@ http_problem_new(unsigned status, const char *detail)
 	return p;
 }
 
-/*
- * Where json_dump_callback() writes: a stack buffer first, since most
- * answers fit and it spares malloc calls (bench/callgrind), then a heap
- * buffer that doubles.  One pass either way: an answer is never
- * serialized twice to learn its size.
- */
-struct dump_buffer {
-	char *data;		/* stack, or owned heap memory */
-	size_t len, cap;
-	char stack[4096];
-};
-
-static int
-dump_append(const char *piece, size_t size, void *arg)
+void
+http_problem_open(struct json_out *o, unsigned status, const char *detail)
 {
-	struct dump_buffer *b = arg;
-	size_t cap = b->cap;
-	char *bigger;
-
-	if (size > cap - b->len) {
-		while (size > cap - b->len)
-			cap *= 2;
-		if (b->data == b->stack) {
-			bigger = malloc(cap);
-			if (bigger != NULL)
-				memcpy(bigger, b->stack, b->len);
-		} else {
-			bigger = realloc(b->data, cap);
-		}
-		if (bigger == NULL)
-			return -1;	/* jansson stops and fails */
-		b->data = bigger;
-		b->cap = cap;
+	json_out_literal(o, "{\"type\": \"about:blank\", \"title\": \"");
+	json_out_escaped(o, http_reason(status), strlen(http_reason(status)));
+	json_out_literal(o, "\", \"status\": ");
+	json_out_integer(o, status);
+	if (detail != NULL) {
+		json_out_literal(o, ", \"detail\": ");
+		json_out_string(o, detail);
 	}
-	memcpy(b->data + b->len, piece, size);
-	b->len += size;
-	return 0;
 }
 
+/*
+ * One pass into a buffer with a stack part (json_out.h): an answer is
+ * never serialized twice to learn its size.  As json_dumps() with flags
+ * 0, only an object or an array is a document.
+ */
 char *
 http_json_dump(json_t *value, size_t *len)
 {
-	struct dump_buffer b;
-	char *s = NULL;
+	struct json_out o;
+	char *s;
 
 	if (value == NULL)
 		return NULL;
-	b.data = b.stack;
-	b.len = 0;
-	b.cap = sizeof(b.stack);
-	if (json_dump_callback(value, dump_append, &b, 0) == 0 &&
-	    dump_append("", 1, &b) == 0) {	/* the NUL */
-		if (b.data == b.stack) {
-			s = malloc(b.len);
-			if (s != NULL)
-				memcpy(s, b.stack, b.len);
-		} else {
-			s = b.data;	/* the caller's now */
-			b.data = NULL;
-		}
-		if (s != NULL)
-			*len = b.len - 1;
-	}
-	if (b.data != b.stack)
-		free(b.data);
+	json_out_init(&o);
+	if (json_is_object(value) || json_is_array(value))
+		json_out_value(&o, value);
+	else
+		json_out_discard(&o);
+	s = json_out_finish(&o, len);
 	json_decref(value);
 	return s;
 }
 
 char *
-http_answer_body(json_t *value, unsigned *status, size_t *len)
+http_answer_fallback(unsigned *status, size_t *len)
 {
 	static const char fallback[] = "{\"type\": \"about:blank\", "
 		"\"title\": \"Internal Server Error\", \"status\": 500}";
-	char *body = http_json_dump(value, len);
+	char *body;
 
-	if (body != NULL)
-		return body;
 	*status = 500;
 	*len = 0;
 	body = strdup(fallback);
 	if (body != NULL)
 		*len = sizeof(fallback) - 1;
 	return body;
+}
+
+char *
+http_answer_body(json_t *value, unsigned *status, size_t *len)
+{
+	char *body = http_json_dump(value, len);
+
+	return body != NULL ? body : http_answer_fallback(status, len);
 }
 
 char *

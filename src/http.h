@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "json_out.h"
+
 #define HTTP_JSON "application/json"
 #define HTTP_PROBLEM_JSON "application/problem+json"
 
@@ -20,6 +22,23 @@ const char *http_reason(unsigned status);
  * be NULL.
  */
 json_t *http_problem_new(unsigned status, const char *detail);
+
+/*
+ * http_problem_new()'s document written into o (json_out.h), byte for
+ * byte as it dumps, but left open: `{"type": ..., "status": N, "detail":
+ * ...` without the closing brace, for the caller's extension members and
+ * then "}".  detail (borrowed) may be NULL; one that is not valid UTF-8
+ * fails o.
+ */
+void http_problem_open(struct json_out *o, unsigned status,
+		       const char *detail);
+
+/*
+ * The fixed 500 problem answered when an answer cannot be built: sets
+ * *status to 500 and returns it, new, with its length in *len; NULL (and
+ * *len 0) only when out of memory.
+ */
+char *http_answer_fallback(unsigned *status, size_t *len);
 
 /*
  * Serializes a JSON value into a new malloc'd string (the caller owns it)
