@@ -67,6 +67,19 @@ http_problem_open(struct json_out *o, unsigned status, const char *detail)
 	}
 }
 
+char *
+http_problem_body(unsigned *status, const char *detail, size_t *len)
+{
+	struct json_out o;
+	char *body;
+
+	json_out_init(&o);
+	http_problem_open(&o, *status, detail);
+	json_out_literal(&o, "}");
+	body = json_out_finish(&o, len);
+	return body != NULL ? body : http_answer_fallback(status, len);
+}
+
 /*
  * One pass into a buffer with a stack part (json_out.h): an answer is
  * never serialized twice to learn its size.  As json_dumps() with flags
@@ -121,8 +134,7 @@ http_problem_answer(unsigned status, const char *detail, size_t *len)
 		"Connection: close\r\nContent-Length: %zu\r\n\r\n";
 	unsigned s = status;
 	size_t blen;
-	char *body = http_answer_body(http_problem_new(status, detail), &s,
-				      &blen);
+	char *body = http_problem_body(&s, detail, &blen);
 	char *all;
 	int n;
 

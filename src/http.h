@@ -34,6 +34,13 @@ void http_problem_open(struct json_out *o, unsigned status,
 		       const char *detail);
 
 /*
+ * http_answer_body() of http_problem_new(*status, detail), rendered
+ * without the tree: the same bytes, *status and *len, and the same
+ * fallback (a detail that is not UTF-8 answers the fixed 500).
+ */
+char *http_problem_body(unsigned *status, const char *detail, size_t *len);
+
+/*
  * The fixed 500 problem answered when an answer cannot be built: sets
  * *status to 500 and returns it, new, with its length in *len; NULL (and
  * *len 0) only when out of memory.

@@ -5,6 +5,7 @@
  * state of its jobs, results plain, JSON and absent, and thousands of
  * random runs; and what the trees could not build (a result that is not
  * UTF-8) is refused too, so that the caller answers its fixed 500.
+ * Problem documents alone (http_problem_body()) likewise.
  *
  * The reference is the tree builder as it was (reference_build(), from
  * the library's own api_job_link(), api_json_result() and
@@ -473,9 +474,32 @@ START_TEST(test_problem_open_is_the_problem)
 		json_out_literal(&o, "}");
 		got = json_out_finish(&o, &len);
 		ck_assert_str_eq(got, want);
+		free(got);
+		got = http_problem_body(&s, detail, &len);
+		ck_assert_str_eq(got, want);
+		ck_assert_uint_eq(len, strlen(want));
+		ck_assert_uint_eq(s, statuses[i / 2]);
 		free(want);
 		free(got);
 	}
+}
+END_TEST
+
+/* A detail that is not UTF-8 answers the fixed 500, as the tree did. */
+START_TEST(test_problem_body_falls_back_as_before)
+{
+	unsigned s1 = 400, s2 = 400;
+	size_t l1, l2;
+	char *want = http_answer_body(http_problem_new(400, "bad \xc0\xaf"),
+				      &s1, &l1);
+	char *got = http_problem_body(&s2, "bad \xc0\xaf", &l2);
+
+	ck_assert_str_eq(got, want);
+	ck_assert_uint_eq(s2, 500);
+	ck_assert_uint_eq(s1, 500);
+	ck_assert_uint_eq(l2, l1);
+	free(want);
+	free(got);
 }
 END_TEST
 
@@ -495,6 +519,7 @@ api_answer_suite(void)
 	tcase_add_test(tc, test_big_answers_grow_the_buffer);
 	tcase_add_test(tc, test_random_runs_match_the_reference);
 	tcase_add_test(tc, test_problem_open_is_the_problem);
+	tcase_add_test(tc, test_problem_body_falls_back_as_before);
 	suite_add_tcase(s, tc);
 	return s;
 }
