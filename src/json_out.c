@@ -51,7 +51,7 @@ reserve(struct json_out *o, size_t n)
 }
 
 void
-json_out_raw(struct json_out *o, const char *s, size_t n)
+json_out_raw_slow(struct json_out *o, const char *s, size_t n)
 {
 	if (o->failed || !reserve(o, n))
 		return;

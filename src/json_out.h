@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Most answers fit the stack part, which spares the allocations of a
@@ -52,8 +53,23 @@ struct json_out {
 /* An empty buffer.  Can't fail. */
 void json_out_init(struct json_out *o);
 
-/* Appends n bytes of s (borrowed), as they are: JSON text of our own. */
-void json_out_raw(struct json_out *o, const char *s, size_t n);
+/*
+ * Appends n bytes of s (borrowed), as they are: JSON text of our own.
+ * Inline, so that the literals of a fixed shape compile to a few stores;
+ * json_out_raw_slow() grows the buffer (or finds it failed).
+ */
+void json_out_raw_slow(struct json_out *o, const char *s, size_t n);
+
+static inline void
+json_out_raw(struct json_out *o, const char *s, size_t n)
+{
+	if (n > o->cap - o->len || o->failed) {
+		json_out_raw_slow(o, s, n);
+		return;
+	}
+	memcpy(o->data + o->len, s, n);
+	o->len += n;
+}
 
 /* json_out_raw() of a string literal. */
 #define json_out_literal(o, s) json_out_raw((o), (s), sizeof(s) - 1)
