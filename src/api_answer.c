@@ -41,7 +41,7 @@ failure_status(const struct call *c, const struct future_snapshot *snaps,
  * The answers are written straight into one buffer (json_out.h), byte for
  * byte as json_dumps() wrote the trees that built them before, without a
  * tree: building, dumping and freeing one took about 10,400 of the 52,100
- * instructions of a zero-duration request, rendering takes 1,300
+ * instructions of a zero-duration request, rendering takes about 750
  * (bench/callgrind, docs/benchmarks.md).
  */
 
