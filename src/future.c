@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -30,10 +31,15 @@ struct future {
 	struct future_waiter **callbacks_tail;
 };
 
+/* Where the room of future_new_with() begins: aligned for anything. */
+#define FUTURE_ROOM_AT \
+	((sizeof(struct future) + _Alignof(max_align_t) - 1) / \
+	 _Alignof(max_align_t) * _Alignof(max_align_t))
+
 struct future *
-future_new(void)
+future_new_with(size_t room, void **roomp)
 {
-	struct future *f = calloc(1, sizeof(*f));
+	struct future *f = calloc(1, FUTURE_ROOM_AT + room);
 
 	if (f == NULL)
 		return NULL;
@@ -43,7 +49,15 @@ future_new(void)
 	f->times.created = clock_now_ns(CLOCK_REALTIME);
 	f->mono_begin = clock_now_ns(CLOCK_MONOTONIC);
 	f->callbacks_tail = &f->callbacks;
+	if (roomp != NULL)
+		*roomp = room > 0 ? (char *)f + FUTURE_ROOM_AT : NULL;
 	return f;
+}
+
+struct future *
+future_new(void)
+{
+	return future_new_with(0, NULL);
 }
 
 struct future *

@@ -15,6 +15,7 @@
 #define TASKPOOLD_FUTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum future_state {
@@ -33,6 +34,15 @@ typedef void (*future_callback)(struct future *f, void *arg);
 
 /* New future in state QUEUED, refcount 1, or NULL when out of memory. */
 struct future *future_new(void);
+
+/*
+ * future_new(), with `room` zeroed bytes in the same block, aligned for
+ * any type, at *roomp (NULL when room is 0): for an owner whose life
+ * ends before the future's, so that the two take one allocation.  The
+ * room is freed with the future, at its last reference; its owner must
+ * hold a reference for as long as it uses the room.
+ */
+struct future *future_new_with(size_t room, void **roomp);
 
 /* Takes a reference; returns f.  This function can't fail. */
 struct future *future_ref(struct future *f);

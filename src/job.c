@@ -97,18 +97,20 @@ instance_new(struct job_env *env, struct config *cfg,
 	     const struct job_def *def, json_t *params, const char *id,
 	     unsigned attempt)
 {
-	struct job_instance *inst = calloc(1, sizeof(*inst));
+	struct job_instance *inst = NULL;
+	struct future *f;
 	uint64_t seq;
 
 	if (params == NULL)
 		params = json_object();
-	if (inst == NULL || params == NULL ||
-	    (inst->future = future_new()) == NULL) {
+	/* One block: the instance lives in its future's room (job.h). */
+	if (params == NULL ||
+	    (f = future_new_with(sizeof(*inst), (void **)&inst)) == NULL) {
 		json_decref(params);
-		free(inst);
 		errno = ENOMEM;
 		return NULL;
 	}
+	inst->future = f;
 	inst->params = params;
 	atomic_init(&inst->refs, 1);
 	atomic_init(&inst->cancel_requested, false);
@@ -190,13 +192,13 @@ job_unref(struct job_instance *inst)
 		return;
 	if (atomic_fetch_sub_explicit(&inst->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	future_unref(inst->future);
 	job_unref(atomic_load_explicit(&inst->gate.joined,
 				       memory_order_relaxed));
 	free(inst->gate.key);
 	json_decref(inst->params);
 	config_unref(inst->cfg);
-	free(inst);
+	/* Last: the instance lies in its future's block (instance_new()). */
+	future_unref(inst->future);
 }
 
 bool

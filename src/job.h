@@ -232,9 +232,13 @@ int job_run(struct job_instance *inst);
 
 /*
  * An instance is refcounted: job_new() returns the caller's reference;
- * job_ref() adds one (returns inst), job_unref() drops one and frees the
- * instance, its future reference and its config reference with the last
- * (NULL is ok).  The registry and an armed timer entry hold their own.
+ * job_ref() adds one (returns inst), job_unref() drops one and, with the
+ * last (NULL is ok), lets go of what the instance holds (its params, its
+ * config reference) and then of its future reference.  The instance lies
+ * in its future's block (future_new_with()), one allocation for both, so
+ * its memory goes with the future's last reference (a run may hold one
+ * longer); it must not be used after its own last reference all the
+ * same.  The registry and an armed timer entry hold their own.
  */
 struct job_instance *job_ref(struct job_instance *inst);
 void job_unref(struct job_instance *inst);
