@@ -34,6 +34,7 @@ job_env_init(struct job_env *env, const char *instance, struct timer *timer,
 	atomic_init(&env->next_seq, 1);
 	atomic_init(&env->log_jobs, true);
 	pthread_mutex_init(&env->gates_lock, NULL);
+	env->no_params = json_object();	/* NULL is handled: see job.h */
 }
 
 /*
@@ -102,7 +103,8 @@ instance_new(struct job_env *env, struct config *cfg,
 	uint64_t seq;
 
 	if (params == NULL)
-		params = json_object();
+		params = env->no_params != NULL ? json_incref(env->no_params) :
+			 json_object();
 	/* One block: the instance lives in its future's room (job.h). */
 	if (params == NULL ||
 	    (f = future_new_with(sizeof(*inst), (void **)&inst)) == NULL) {

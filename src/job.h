@@ -80,6 +80,14 @@ struct job_env {
 	 */
 	pthread_mutex_t gates_lock;
 	struct job_gate *gates;
+	/*
+	 * The params of every instance made without any (job_new() with
+	 * NULL): one empty object, shared (each instance holds a reference;
+	 * jansson counts them atomically) and never changed, so that a job
+	 * without parameters costs no object of its own.  NULL if there was
+	 * no memory for it: each instance makes its own then.
+	 */
+	json_t *no_params;
 };
 
 struct job_instance {
@@ -110,7 +118,8 @@ struct job_instance {
 	struct future *future;		/* a reference */
 	/*
 	 * The validated values of the job's declared parameters (params.h):
-	 * an object, owned, never NULL, never changed after job_new().
+	 * an object, a reference, never NULL, never changed after job_new()
+	 * (it may be env->no_params, shared by many instances).
 	 */
 	json_t *params;
 	struct future_waiter log_waiter;
@@ -158,7 +167,7 @@ struct job_instance {
 
 /*
  * Prepares env; logs jobs by default; job_env_clear() frees what it made
- * since, once no instance is live.  instance (copied) prefixes every id
+ * (and since), once no instance is live.  instance (copied) prefixes every id
  * for the daemon's whole life: ids must not change owner on reload.
  * This function can't fail.
  */
