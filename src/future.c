@@ -264,6 +264,15 @@ future_runtime_ns(struct future *f)
 	return ns;
 }
 
+/* No lock: see future.h for who may call it. */
+struct future_final
+future_final(const struct future *f)
+{
+	struct future_final d = { f->state, f->mono_end - f->mono_begin };
+
+	return d;
+}
+
 /* One lock for all: see future.h.  Result and error as future_result(). */
 struct future_snapshot
 future_snapshot(struct future *f)

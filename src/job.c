@@ -47,8 +47,9 @@ static void
 on_job_done(struct future *f, void *arg)
 {
 	struct job_instance *inst = arg;
-	enum future_state state = future_state(f);
-	double secs = (double)future_runtime_ns(f) / 1e9;
+	struct future_final done = future_final(f);	/* a waiter's */
+	enum future_state state = done.state;
+	double secs = (double)done.runtime_ns / 1e9;
 
 	if (inst->env->job_durations != NULL)
 		metrics_observe(metrics_series(inst->env->job_durations,
