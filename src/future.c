@@ -22,7 +22,8 @@ struct future {
 	pthread_mutex_t lock;	/* guards everything below */
 	enum future_state state;
 	char *result;
-	unsigned result_flags;
+	unsigned result_flags;	/* without FUTURE_RESULT_IN_ROOM */
+	bool result_in_room;	/* result is not to be freed apart */
 	char *error;
 	struct future_times times;
 	int64_t mono_begin;	/* monotonic ns at start (or creation) */
@@ -80,7 +81,8 @@ future_unref(struct future *f)
 	 * belong to their registrars, who must not let that happen.
 	 */
 	pthread_mutex_destroy(&f->lock);
-	free(f->result);
+	if (!f->result_in_room)
+		free(f->result);
 	free(f->error);
 	free(f);
 }
@@ -122,13 +124,15 @@ complete_and_notify(struct future *f, enum future_state state, char *result,
 	if (future_state_is_done(f->state) || !future_state_is_done(state) ||
 	    (only_if_queued && f->state != FUTURE_QUEUED)) {
 		pthread_mutex_unlock(&f->lock);
-		free(result);
+		if (!(flags & FUTURE_RESULT_IN_ROOM))
+			free(result);
 		free(error);
 		return false;
 	}
 	f->state = state;
 	f->result = result;
-	f->result_flags = flags;
+	f->result_flags = flags & ~FUTURE_RESULT_IN_ROOM;
+	f->result_in_room = (flags & FUTURE_RESULT_IN_ROOM) != 0;
 	f->error = error;
 	f->times.finished = clock_now_ns(CLOCK_REALTIME);
 	f->mono_end = clock_now_ns(CLOCK_MONOTONIC);

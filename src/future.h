@@ -74,6 +74,12 @@ bool future_complete(struct future *f, enum future_state state,
  */
 #define FUTURE_RESULT_JSON	 1u
 #define FUTURE_RESULT_TRUNCATED	 2u
+/*
+ * Not a kind of text but where it lies: in the room of the future's own
+ * block (future_new_with()), so it is not freed apart and lives exactly as
+ * long as the future.  Kept apart from the flags that readers see.
+ */
+#define FUTURE_RESULT_IN_ROOM	 4u
 bool future_complete_as(struct future *f, enum future_state state,
 			char *result, unsigned flags, char *error);
 

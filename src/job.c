@@ -100,6 +100,7 @@ instance_new(struct job_env *env, struct config *cfg,
 	     unsigned attempt)
 {
 	struct job_instance *inst = NULL;
+	size_t room = def->kind->room != NULL ? def->kind->room(def) : 0;
 	struct future *f;
 	uint64_t seq;
 
@@ -108,12 +109,14 @@ instance_new(struct job_env *env, struct config *cfg,
 			 json_object();
 	/* One block: the instance lives in its future's room (job.h). */
 	if (params == NULL ||
-	    (f = future_new_with(sizeof(*inst), (void **)&inst)) == NULL) {
+	    (f = future_new_with(sizeof(*inst) + room,
+				 (void **)&inst)) == NULL) {
 		json_decref(params);
 		errno = ENOMEM;
 		return NULL;
 	}
 	inst->future = f;
+	inst->kind_room = room > 0 ? (char *)(inst + 1) : NULL;
 	inst->params = params;
 	atomic_init(&inst->refs, 1);
 	atomic_init(&inst->cancel_requested, false);

@@ -151,6 +151,11 @@ struct job_instance {
 
 	/* For the kind (sleep: its timer entry holds a reference). */
 	struct timer_entry timer;
+	/*
+	 * The kind's room in the instance's block (kind->room), zeroed,
+	 * NULL for none: it lives as long as the future (job_unref()).
+	 */
+	char *kind_room;
 
 	/* Owned by registry.c, guarded by the registry's lock. */
 	struct {
