@@ -460,11 +460,10 @@ refused_by_q(const char *p, size_t n)
 	return false;
 }
 
-/* Whether the Accept header takes media type `type` (not with q=0). */
+/* Whether Accept header p (NULL: none) takes media type `type`, not q=0. */
 static bool
-accepts(struct server_request *req, const char *type)
+accepts(const char *p, const char *type)
 {
-	const char *p = server_request_header(req, "Accept");
 	size_t n = strlen(type), range;
 
 	while (p != NULL && *p != '\0') {
@@ -482,9 +481,11 @@ accepts(struct server_request *req, const char *type)
 static enum call_delivery
 delivery_of(struct server_request *req, int64_t *async_wait_ns)
 {
-	if (accepts(req, "application/x-ndjson"))
+	const char *accept = server_request_header(req, "Accept");
+
+	if (accepts(accept, "application/x-ndjson"))
 		return CALL_NDJSON;
-	if (accepts(req, "text/event-stream"))
+	if (accepts(accept, "text/event-stream"))
 		return CALL_SSE;
 	if (prefers_async(req, async_wait_ns))
 		return CALL_ASYNC;

@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -21,7 +22,8 @@ struct future {
 	pthread_mutex_t lock;	/* guards everything below */
 	enum future_state state;
 	char *result;
-	unsigned result_flags;
+	unsigned result_flags;	/* without FUTURE_RESULT_IN_ROOM */
+	bool result_in_room;	/* result is not to be freed apart */
 	char *error;
 	struct future_times times;
 	int64_t mono_begin;	/* monotonic ns at start (or creation) */
@@ -30,10 +32,15 @@ struct future {
 	struct future_waiter **callbacks_tail;
 };
 
+/* Where the room of future_new_with() begins: aligned for anything. */
+#define FUTURE_ROOM_AT \
+	((sizeof(struct future) + _Alignof(max_align_t) - 1) / \
+	 _Alignof(max_align_t) * _Alignof(max_align_t))
+
 struct future *
-future_new(void)
+future_new_with(size_t room, void **roomp)
 {
-	struct future *f = calloc(1, sizeof(*f));
+	struct future *f = calloc(1, FUTURE_ROOM_AT + room);
 
 	if (f == NULL)
 		return NULL;
@@ -43,7 +50,15 @@ future_new(void)
 	f->times.created = clock_now_ns(CLOCK_REALTIME);
 	f->mono_begin = clock_now_ns(CLOCK_MONOTONIC);
 	f->callbacks_tail = &f->callbacks;
+	if (roomp != NULL)
+		*roomp = room > 0 ? (char *)f + FUTURE_ROOM_AT : NULL;
 	return f;
+}
+
+struct future *
+future_new(void)
+{
+	return future_new_with(0, NULL);
 }
 
 struct future *
@@ -66,7 +81,8 @@ future_unref(struct future *f)
 	 * belong to their registrars, who must not let that happen.
 	 */
 	pthread_mutex_destroy(&f->lock);
-	free(f->result);
+	if (!f->result_in_room)
+		free(f->result);
 	free(f->error);
 	free(f);
 }
@@ -108,13 +124,15 @@ complete_and_notify(struct future *f, enum future_state state, char *result,
 	if (future_state_is_done(f->state) || !future_state_is_done(state) ||
 	    (only_if_queued && f->state != FUTURE_QUEUED)) {
 		pthread_mutex_unlock(&f->lock);
-		free(result);
+		if (!(flags & FUTURE_RESULT_IN_ROOM))
+			free(result);
 		free(error);
 		return false;
 	}
 	f->state = state;
 	f->result = result;
-	f->result_flags = flags;
+	f->result_flags = flags & ~FUTURE_RESULT_IN_ROOM;
+	f->result_in_room = (flags & FUTURE_RESULT_IN_ROOM) != 0;
 	f->error = error;
 	f->times.finished = clock_now_ns(CLOCK_REALTIME);
 	f->mono_end = clock_now_ns(CLOCK_MONOTONIC);
@@ -248,6 +266,15 @@ future_runtime_ns(struct future *f)
 		ns = f->mono_end - f->mono_begin;
 	pthread_mutex_unlock(&f->lock);
 	return ns;
+}
+
+/* No lock: see future.h for who may call it. */
+struct future_final
+future_final(const struct future *f)
+{
+	struct future_final d = { f->state, f->mono_end - f->mono_begin };
+
+	return d;
 }
 
 /* One lock for all: see future.h.  Result and error as future_result(). */

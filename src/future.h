@@ -15,6 +15,7 @@
 #define TASKPOOLD_FUTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum future_state {
@@ -33,6 +34,15 @@ typedef void (*future_callback)(struct future *f, void *arg);
 
 /* New future in state QUEUED, refcount 1, or NULL when out of memory. */
 struct future *future_new(void);
+
+/*
+ * future_new(), with `room` zeroed bytes in the same block, aligned for
+ * any type, at *roomp (NULL when room is 0): for an owner whose life
+ * ends before the future's, so that the two take one allocation.  The
+ * room is freed with the future, at its last reference; its owner must
+ * hold a reference for as long as it uses the room.
+ */
+struct future *future_new_with(size_t room, void **roomp);
 
 /* Takes a reference; returns f.  This function can't fail. */
 struct future *future_ref(struct future *f);
@@ -64,6 +74,12 @@ bool future_complete(struct future *f, enum future_state state,
  */
 #define FUTURE_RESULT_JSON	 1u
 #define FUTURE_RESULT_TRUNCATED	 2u
+/*
+ * Not a kind of text but where it lies: in the room of the future's own
+ * block (future_new_with()), so it is not freed apart and lives exactly as
+ * long as the future.  Kept apart from the flags that readers see.
+ */
+#define FUTURE_RESULT_IN_ROOM	 4u
 bool future_complete_as(struct future *f, enum future_state state,
 			char *result, unsigned flags, char *error);
 
@@ -121,6 +137,20 @@ struct future_times {
 };
 struct future_times future_times(struct future *f);
 int64_t future_runtime_ns(struct future *f);
+
+/*
+ * The final state and run time (as future_runtime_ns()) of a future known
+ * to be complete, read without its lock: nothing changes them once it is
+ * complete, and whoever knows that has seen the completion's writes.  For
+ * its waiters (called after the completion, on the completing thread or
+ * after a locked check) and callers that saw it done; not for any other.
+ * It saves a waiter one lock per value (bench/callgrind).
+ */
+struct future_final {
+	enum future_state state;
+	int64_t runtime_ns;
+};
+struct future_final future_final(const struct future *f);
 
 /*
  * State, result, error and times read together under the future's lock

@@ -34,6 +34,7 @@ job_env_init(struct job_env *env, const char *instance, struct timer *timer,
 	atomic_init(&env->next_seq, 1);
 	atomic_init(&env->log_jobs, true);
 	pthread_mutex_init(&env->gates_lock, NULL);
+	env->no_params = json_object();	/* NULL is handled: see job.h */
 }
 
 /*
@@ -46,8 +47,9 @@ static void
 on_job_done(struct future *f, void *arg)
 {
 	struct job_instance *inst = arg;
-	enum future_state state = future_state(f);
-	double secs = (double)future_runtime_ns(f) / 1e9;
+	struct future_final done = future_final(f);	/* a waiter's */
+	enum future_state state = done.state;
+	double secs = (double)done.runtime_ns / 1e9;
 
 	if (inst->env->job_durations != NULL)
 		metrics_observe(metrics_series(inst->env->job_durations,
@@ -97,18 +99,24 @@ instance_new(struct job_env *env, struct config *cfg,
 	     const struct job_def *def, json_t *params, const char *id,
 	     unsigned attempt)
 {
-	struct job_instance *inst = calloc(1, sizeof(*inst));
+	struct job_instance *inst = NULL;
+	size_t room = def->kind->room != NULL ? def->kind->room(def) : 0;
+	struct future *f;
 	uint64_t seq;
 
 	if (params == NULL)
-		params = json_object();
-	if (inst == NULL || params == NULL ||
-	    (inst->future = future_new()) == NULL) {
+		params = env->no_params != NULL ? json_incref(env->no_params) :
+			 json_object();
+	/* One block: the instance lives in its future's room (job.h). */
+	if (params == NULL ||
+	    (f = future_new_with(sizeof(*inst) + room,
+				 (void **)&inst)) == NULL) {
 		json_decref(params);
-		free(inst);
 		errno = ENOMEM;
 		return NULL;
 	}
+	inst->future = f;
+	inst->kind_room = room > 0 ? (char *)(inst + 1) : NULL;
 	inst->params = params;
 	atomic_init(&inst->refs, 1);
 	atomic_init(&inst->cancel_requested, false);
@@ -190,13 +198,13 @@ job_unref(struct job_instance *inst)
 		return;
 	if (atomic_fetch_sub_explicit(&inst->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	future_unref(inst->future);
 	job_unref(atomic_load_explicit(&inst->gate.joined,
 				       memory_order_relaxed));
 	free(inst->gate.key);
 	json_decref(inst->params);
 	config_unref(inst->cfg);
-	free(inst);
+	/* Last: the instance lies in its future's block (instance_new()). */
+	future_unref(inst->future);
 }
 
 bool

@@ -80,6 +80,14 @@ struct job_env {
 	 */
 	pthread_mutex_t gates_lock;
 	struct job_gate *gates;
+	/*
+	 * The params of every instance made without any (job_new() with
+	 * NULL): one empty object, shared (each instance holds a reference;
+	 * jansson counts them atomically) and never changed, so that a job
+	 * without parameters costs no object of its own.  NULL if there was
+	 * no memory for it: each instance makes its own then.
+	 */
+	json_t *no_params;
 };
 
 struct job_instance {
@@ -110,7 +118,8 @@ struct job_instance {
 	struct future *future;		/* a reference */
 	/*
 	 * The validated values of the job's declared parameters (params.h):
-	 * an object, owned, never NULL, never changed after job_new().
+	 * an object, a reference, never NULL, never changed after job_new()
+	 * (it may be env->no_params, shared by many instances).
 	 */
 	json_t *params;
 	struct future_waiter log_waiter;
@@ -142,6 +151,11 @@ struct job_instance {
 
 	/* For the kind (sleep: its timer entry holds a reference). */
 	struct timer_entry timer;
+	/*
+	 * The kind's room in the instance's block (kind->room), zeroed,
+	 * NULL for none: it lives as long as the future (job_unref()).
+	 */
+	char *kind_room;
 
 	/* Owned by registry.c, guarded by the registry's lock. */
 	struct {
@@ -158,7 +172,7 @@ struct job_instance {
 
 /*
  * Prepares env; logs jobs by default; job_env_clear() frees what it made
- * since, once no instance is live.  instance (copied) prefixes every id
+ * (and since), once no instance is live.  instance (copied) prefixes every id
  * for the daemon's whole life: ids must not change owner on reload.
  * This function can't fail.
  */
@@ -232,9 +246,13 @@ int job_run(struct job_instance *inst);
 
 /*
  * An instance is refcounted: job_new() returns the caller's reference;
- * job_ref() adds one (returns inst), job_unref() drops one and frees the
- * instance, its future reference and its config reference with the last
- * (NULL is ok).  The registry and an armed timer entry hold their own.
+ * job_ref() adds one (returns inst), job_unref() drops one and, with the
+ * last (NULL is ok), lets go of what the instance holds (its params, its
+ * config reference) and then of its future reference.  The instance lies
+ * in its future's block (future_new_with()), one allocation for both, so
+ * its memory goes with the future's last reference (a run may hold one
+ * longer); it must not be used after its own last reference all the
+ * same.  The registry and an armed timer entry hold their own.
  */
 struct job_instance *job_ref(struct job_instance *inst);
 void job_unref(struct job_instance *inst);

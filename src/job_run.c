@@ -18,6 +18,8 @@ job_env_clear(struct job_env *env)
 {
 	job_gates_free(env);
 	pthread_mutex_destroy(&env->gates_lock);
+	json_decref(env->no_params);
+	env->no_params = NULL;
 }
 
 /* Hands inst to its kind; a kind that cannot start it fails it. */

@@ -445,8 +445,10 @@ params_resolve(const struct route *route, const struct param_input *in,
 	size_t i;
 	int rc = -1;
 
+	/* None for a job without parameters: nothing can go in it. */
 	for (i = 0; i < route->njobs; i++)
-		if ((vals[i] = json_object()) == NULL)
+		if (route->jobs[i]->nparams > 0 &&
+		    (vals[i] = json_object()) == NULL)
 			goto done;
 	if (nin > PARAMS_INPUT_MAX) {
 		/* Each is checked against the others: bound the work. */

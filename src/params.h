@@ -93,8 +93,9 @@ int param_value_check(const struct param_decl *d,
  * A request's values against the declarations of route's jobs: each job
  * takes the values it declares, and its defaults for the rest.  Returns 0
  * with out[i] a new object of route->jobs[i]'s values (every declared
- * parameter present); 1 with *errors a new array of {"param", "reason"},
- * one per refused parameter in the order found (a name no job declares,
+ * parameter present), or NULL for a job that declares none (job_new()
+ * takes NULL for no values); 1 with *errors a new array of {"param",
+ * "reason"}, one per refused parameter in the order found (a name no job declares,
  * a name given twice, a bad value, a missing required one, the value past
  * PARAMS_INPUT_MAX when there are more (nothing else is looked at then;
  * give at most one more than that), and out[]

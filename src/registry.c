@@ -257,7 +257,7 @@ on_finished(struct future *f, void *arg)
 {
 	struct job_instance *inst = arg;
 	struct registry *r = inst->reg.owner;
-	enum future_state state = future_state(f);	/* final: stays */
+	enum future_state state = future_final(f).state;	/* a waiter's */
 	bool moved = false;
 
 	pthread_mutex_lock(&r->lock);

@@ -27,7 +27,7 @@ struct run {
 		struct future_waiter waiter;
 		struct run *run;
 		size_t index;
-	} *watches;
+	} *watches;		/* n of them, after futures, same block */
 	struct future *futures[];
 };
 
@@ -39,14 +39,12 @@ run_new(enum run_policy policy, struct future **futures, size_t n)
 
 	if (n == 0)
 		return NULL;
-	r = calloc(1, sizeof(*r) + n * sizeof(r->futures[0]));
+	/* One block: the run, its futures, then its watches. */
+	r = calloc(1, sizeof(*r) + n * sizeof(r->futures[0]) +
+		   n * sizeof(r->watches[0]));
 	if (r == NULL)
 		return NULL;
-	r->watches = calloc(n, sizeof(r->watches[0]));
-	if (r->watches == NULL) {
-		free(r);
-		return NULL;
-	}
+	r->watches = (struct watch *)&r->futures[n];
 	atomic_init(&r->refs, 1);
 	r->policy = policy;
 	pthread_mutex_init(&r->lock, NULL);
@@ -79,7 +77,6 @@ run_unref(struct run *r)
 	for (i = 0; i < r->n; i++)
 		future_unref(r->futures[i]);
 	pthread_mutex_destroy(&r->lock);
-	free(r->watches);
 	free(r);
 }
 

@@ -155,7 +155,9 @@ seq_index_add(struct seq_index *x, uint64_t seq, void *item)
 bool
 seq_index_remove(struct seq_index *x, uint64_t seq)
 {
-	size_t i = lower_bound(x, seq);
+	/* The oldest first, as the registry drops them: no search. */
+	size_t i = x->start < x->end && x->slots[x->start].seq == seq ?
+		   x->start : lower_bound(x, seq);
 
 	if (i == x->end || x->slots[i].seq != seq || x->slots[i].item == NULL)
 		return false;

@@ -314,7 +314,8 @@ size_t server_request_query(struct server_request *req, server_query_fn fn,
 			    void *arg);
 
 /*
- * Adds a response header (copied).  Call before server_respond().
+ * Adds a response header: name is borrowed for the request's life (a
+ * string constant), value is copied.  Call before server_respond().
  * Returns 0, or -1 when out of memory or past the header limit.
  */
 int server_add_header(struct server_request *req, const char *name,

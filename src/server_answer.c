@@ -16,7 +16,8 @@ int
 server_add_header(struct server_request *req, const char *name,
 		  const char *value)
 {
-	size_t i = req->nheaders;
+	size_t i = req->nheaders, len = strlen(value) + 1;
+	char *copy;
 
 	/* Logged here, once, so that callers may go on without the header. */
 	if (i == MAX_RESPONSE_HEADERS) {
@@ -24,14 +25,19 @@ server_add_header(struct server_request *req, const char *name,
 			  MAX_RESPONSE_HEADERS);
 		return -1;
 	}
-	req->headers[i].name = strdup(name);
-	req->headers[i].value = strdup(value);
-	if (req->headers[i].name == NULL || req->headers[i].value == NULL) {
-		free(req->headers[i].name);
-		free(req->headers[i].value);
+	/* In the request's own room if it fits: no allocation. */
+	if (len <= sizeof(req->value_space) - req->value_used) {
+		copy = memcpy(req->value_space + req->value_used, value, len);
+		req->value_used += len;
+		req->headers[i].owned = false;
+	} else if ((copy = strdup(value)) != NULL) {
+		req->headers[i].owned = true;
+	} else {
 		log_warnx("response header %s dropped: out of memory", name);
 		return -1;
 	}
+	req->headers[i].name = name;
+	req->headers[i].value = copy;
 	req->nheaders++;
 	return 0;
 }
@@ -130,8 +136,7 @@ server_answer_refuse(struct server_request *req, unsigned status,
 		     const char *detail, const char *reason)
 {
 	size_t len;
-	char *body = http_answer_body(http_problem_new(status, detail),
-				      &status, &len);
+	char *body = http_problem_body(&status, detail, &len);
 
 	respond(req, status, HTTP_PROBLEM_JSON, body, len, reason);
 }

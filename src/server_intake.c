@@ -62,7 +62,8 @@ static struct server_request *
 request_new(struct server_thread *t, struct MHD_Connection *conn,
 	    const char *url, const char *method)
 {
-	struct server_request *req = calloc(1, sizeof(*req));
+	size_t mlen = strlen(method) + 1, ulen = strlen(url) + 1;
+	struct server_request *req = calloc(1, sizeof(*req) + mlen + ulen);
 
 	if (req == NULL)
 		return NULL;
@@ -76,12 +77,8 @@ request_new(struct server_thread *t, struct MHD_Connection *conn,
 	req->thread = t;
 	req->conn = conn;
 	req->watch_fd = -1;
-	req->method = strdup(method);
-	req->path = strdup(url);
-	if (req->method == NULL || req->path == NULL) {
-		server_request_unref(req);
-		return NULL;
-	}
+	req->method = memcpy(req->strings, method, mlen);
+	req->path = memcpy(req->strings + mlen, url, ulen);
 	server_access_begin(req);
 	atomic_fetch_add(&t->server->active, 1);
 	return req;

@@ -99,6 +99,8 @@
 #include "tls.h"
 
 #define MAX_RESPONSE_HEADERS 8
+/* Room in the request for its headers' values; a longer one is copied. */
+#define RESPONSE_HEADER_SPACE 192
 
 enum req_state { REQ_HANDLING, REQ_SUSPENDED, REQ_RESPONDED };
 
@@ -114,7 +116,7 @@ struct server_request {
 					 * connection; outlives every resume
 					 * (server_free waits for them) */
 	struct MHD_Connection *conn;	/* only used on the MHD thread */
-	char *method, *path;
+	char *method, *path;		/* in `strings`, at the end */
 	const char *label;		/* see server_request_set_label() */
 	_Atomic(const char *) reason;	/* see server_request_set_reason() */
 	struct server_body body;	/* freed once the handler returns */
@@ -158,12 +160,28 @@ struct server_request {
 	char *resp_body;
 	size_t resp_len;
 	size_t nheaders;
-	struct { char *name, *value; } headers[MAX_RESPONSE_HEADERS];
+	/*
+	 * name is borrowed (a string constant); value lies in value_space
+	 * unless `owned` (a copy of its own, freed with the request).
+	 */
+	struct {
+		const char *name;
+		char *value;
+		bool owned;
+	} headers[MAX_RESPONSE_HEADERS];
+	size_t value_used;		/* bytes of value_space taken */
+	char value_space[RESPONSE_HEADER_SPACE];
 	/* A streamed answer: set once by server_stream_begin(), owned. */
 	_Atomic(struct server_pipe *) stream;
 
 	/* Guarded by the server lock. */
 	struct server_request *prev, *next;
+
+	/*
+	 * The method and the path, NUL-terminated, allocated with the
+	 * request: one allocation instead of three (bench/callgrind).
+	 */
+	char strings[];
 };
 
 /*

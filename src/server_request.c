@@ -28,15 +28,12 @@ server_request_unref(struct server_request *req)
 		return;
 	if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (i = 0; i < req->nheaders; i++) {
-		free(req->headers[i].name);
-		free(req->headers[i].value);
-	}
+	for (i = 0; i < req->nheaders; i++)
+		if (req->headers[i].owned)
+			free(req->headers[i].value);
 	free(req->resp_body);
 	server_pipe_free(atomic_load(&req->stream));
 	server_body_clear(&req->body);
-	free(req->method);
-	free(req->path);
 	free(req->access_target);
 	free(req);
 }

@@ -77,6 +77,14 @@ struct job_kind {
 	int (*start)(struct job_instance *inst, struct job_env *env);
 
 	/*
+	 * Bytes the kind wants in each instance's own block for def, at
+	 * inst->kind_room (e.g. room for a result known from the config,
+	 * completed with FUTURE_RESULT_IN_ROOM: no allocation of its own).
+	 * Called when the instance is made.  May be NULL: none.
+	 */
+	size_t (*room)(const struct job_def *def);
+
+	/*
 	 * Stops an instance that has not completed, if the kind can: returns
 	 * true if it completed the future (CANCELLED).  May return false for
 	 * a job not armed yet, or being completed on another thread: that

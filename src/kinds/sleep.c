@@ -87,9 +87,19 @@ sleep_free(void *kind_data)
 	free(sd);
 }
 
+/* Room in each instance for a copy of the result (sleep_end()). */
+static size_t
+sleep_room(const struct job_def *def)
+{
+	const struct sleep_def *sd = def->kind_data;
+
+	return sd != NULL && sd->result != NULL ? strlen(sd->result) + 1 : 0;
+}
+
 /*
- * Ends the job as its time says: SUCCEEDED with a copy of the result
- * (FAILED if it cannot be copied), or TIMED_OUT.  Unless a cancel came:
+ * Ends the job as its time says: SUCCEEDED with a copy of the result in
+ * the instance's room (or strdup()ed, FAILED if it cannot be), or
+ * TIMED_OUT.  Unless a cancel came:
  * one that came while the entry was being fired found nothing to disarm,
  * and this is where it wins.
  */
@@ -105,6 +115,11 @@ sleep_end(struct job_instance *inst)
 	else if (sd->duration_ns > def->timeout_ns)
 		future_complete(inst->future, FUTURE_TIMED_OUT, NULL,
 				strdup("timed out"));
+	else if (inst->kind_room != NULL)	/* sized by sleep_room() */
+		future_complete_as(inst->future, FUTURE_SUCCEEDED,
+				   memcpy(inst->kind_room, sd->result,
+					  strlen(sd->result) + 1),
+				   FUTURE_RESULT_IN_ROOM, NULL);
 	else if ((copy = strdup(sd->result)) != NULL)
 		future_complete(inst->future, FUTURE_SUCCEEDED, copy, NULL);
 	else
@@ -183,6 +198,7 @@ const struct job_kind job_kind_sleep = {
 	.check = sleep_check,
 	.free = sleep_free,
 	.start = sleep_start,
+	.room = sleep_room,
 	.cancel = sleep_cancel,
 	.fire = sleep_fire,
 };

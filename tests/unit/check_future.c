@@ -456,6 +456,81 @@ START_TEST(test_callback_registered_before_completion_runs_on_the_completing_thr
 }
 END_TEST
 
+/* What final_waiter saw: future_final() from inside a waiter. */
+struct final_seen {
+	struct future_waiter waiter;
+	struct future_final final;
+	atomic_int calls;
+};
+
+static void
+final_waiter(struct future *f, void *arg)
+{
+	struct final_seen *seen = arg;
+
+	seen->final = future_final(f);
+	atomic_fetch_add(&seen->calls, 1);
+}
+
+/*
+ * A waiter reads the final state and run time without the lock, on the
+ * completing thread, while another thread reads them with it (TSan would
+ * see a race if the completion's writes were not ordered before it); a
+ * waiter registered after the completion reads the same.
+ */
+START_TEST(test_waiters_read_the_final_state_and_run_time_without_the_lock)
+{
+	struct future *f = future_new();
+	struct final_seen during = { .calls = 0 }, after = { .calls = 0 };
+	struct completer t;
+
+	future_on_done(f, &during.waiter, final_waiter, &during);
+	ck_assert(future_start(f));
+	completer_start(&t, f, "done");
+	while (!future_state_is_done(future_state(f)))
+		(void)future_runtime_ns(f);	/* locked reads meanwhile */
+	completer_join(&t);
+	ck_assert(t.won);
+	future_on_done(f, &after.waiter, final_waiter, &after);
+	ck_assert_int_eq(atomic_load(&during.calls), 1);
+	ck_assert_int_eq(atomic_load(&after.calls), 1);
+	ck_assert_int_eq(during.final.state, FUTURE_SUCCEEDED);
+	ck_assert_int_eq(after.final.state, FUTURE_SUCCEEDED);
+	ck_assert(during.final.runtime_ns == future_runtime_ns(f));
+	ck_assert(after.final.runtime_ns == future_runtime_ns(f));
+	ck_assert(during.final.runtime_ns >= 0);
+	future_unref(f);
+}
+END_TEST
+
+/*
+ * A result in the future's own room is neither freed apart (ASan would
+ * see a bad free) nor shown to readers as a flag: a copier such as the
+ * job gate passes the flags on with a copy of its own.
+ */
+START_TEST(test_a_result_in_the_room_lives_and_goes_with_the_future)
+{
+	void *room = NULL;
+	struct future *f = future_new_with(8, &room);
+	struct future_snapshot s;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(room);
+	strcpy(room, "kept");
+	ck_assert(future_complete_as(f, FUTURE_SUCCEEDED, room,
+				     FUTURE_RESULT_IN_ROOM |
+				     FUTURE_RESULT_JSON, NULL));
+	s = future_snapshot(f);
+	ck_assert_ptr_eq(s.result, room);
+	ck_assert_uint_eq(s.result_flags, FUTURE_RESULT_JSON);
+	/* A losing completion leaves a result in the room alone too. */
+	ck_assert(!future_complete_as(f, FUTURE_FAILED, room,
+				      FUTURE_RESULT_IN_ROOM, NULL));
+	ck_assert_str_eq(future_result(f), "kept");
+	future_unref(f);
+}
+END_TEST
+
 START_TEST(test_callback_registered_after_completion_runs_at_once_on_the_caller)
 {
 	struct future *f = future_new();
@@ -1433,6 +1508,8 @@ future_suite(void)
 	tcase_add_test(tc, test_complete_runs_callbacks_in_registration_order);
 	tcase_add_test(tc, test_callback_registered_before_completion_runs_on_the_completing_thread);
 	tcase_add_test(tc, test_callback_registered_after_completion_runs_at_once_on_the_caller);
+	tcase_add_test(tc, test_waiters_read_the_final_state_and_run_time_without_the_lock);
+	tcase_add_test(tc, test_a_result_in_the_room_lives_and_goes_with_the_future);
 	tcase_add_test(tc, test_callbacks_do_not_run_before_completion);
 	tcase_add_test(tc, test_callback_registered_while_completing_runs_exactly_once);
 	tcase_add_test(tc, test_callback_may_drop_the_last_owner_reference);

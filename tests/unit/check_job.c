@@ -102,6 +102,51 @@ START_TEST(test_an_id_from_the_database_is_checked)
 }
 END_TEST
 
+/* No object of its own for a job without parameters: the env's, shared. */
+START_TEST(test_instances_without_params_share_one_empty_object)
+{
+	struct job_instance *a = job_new(&env, cfg, def, NULL);
+	struct job_instance *b = job_new(&env, cfg, def, NULL);
+	json_t *mine = json_pack("{s:i}", "n", 1);
+	struct job_instance *c = job_new(&env, cfg, def, mine);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_eq(a->params, env.no_params);
+	ck_assert_ptr_eq(b->params, env.no_params);
+	ck_assert(json_is_object(a->params));
+	ck_assert_uint_eq(json_object_size(a->params), 0);
+	ck_assert_ptr_eq(c->params, mine);	/* given: taken as it is */
+	job_unref(a);
+	job_unref(b);
+	job_unref(c);
+	/* Still the env's, and still empty. */
+	ck_assert_ptr_nonnull(env.no_params);
+	ck_assert_uint_eq(json_object_size(env.no_params), 0);
+}
+END_TEST
+
+/*
+ * The instance lives in its future's block: a holder of the future alone
+ * (a run) may go on using the future after the instance's last reference.
+ */
+START_TEST(test_the_future_outlives_its_instance)
+{
+	struct job_instance *inst = job_new(&env, cfg, def, NULL);
+	struct future *f;
+
+	ck_assert_ptr_nonnull(inst);
+	f = future_ref(inst->future);
+	/* Completed while the instance lives, as every kind does. */
+	ck_assert(future_complete(f, FUTURE_SUCCEEDED, strdup("ok"), NULL));
+	job_unref(inst);
+	ck_assert_int_eq(future_state(f), FUTURE_SUCCEEDED);
+	ck_assert_str_eq(future_result(f), "ok");
+	future_unref(f);
+}
+END_TEST
+
 static Suite *
 job_suite(void)
 {
@@ -111,6 +156,8 @@ job_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_a_claimed_instance_keeps_its_id_and_attempt);
 	tcase_add_test(tc, test_an_id_from_the_database_is_checked);
+	tcase_add_test(tc, test_instances_without_params_share_one_empty_object);
+	tcase_add_test(tc, test_the_future_outlives_its_instance);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -442,7 +442,13 @@ resolve_ok(const char *rpath, const struct param_input *in, size_t n,
 
 	ck_assert_int_eq(params_resolve(r, in, n, out, &errors), 0);
 	for (i = 0; i < r->njobs; i++) {
-		char *got = json_dumps(out[i], JSON_COMPACT | JSON_SORT_KEYS);
+		char *got;
+
+		if (want[i] == NULL) {	/* a job without parameters */
+			ck_assert_ptr_null(out[i]);
+			continue;
+		}
+		got = json_dumps(out[i], JSON_COMPACT | JSON_SORT_KEYS);
 
 		w = json_loads(want[i], 0, NULL);
 		ck_assert_msg(json_equal(out[i], w), "job %zu: %s", i, got);
@@ -479,9 +485,10 @@ START_TEST(test_each_job_takes_the_values_it_declares_in_its_own_type)
 }
 END_TEST
 
-START_TEST(test_route_without_declarations_gives_empty_objects)
+/* No object for a job that declares nothing: job_new() shares one. */
+START_TEST(test_route_without_declarations_gives_no_objects)
 {
-	const char *want[] = { "{}" };
+	const char *want[] = { NULL };
 
 	resolve_ok("/plain", NULL, 0, want);
 }
@@ -753,7 +760,7 @@ params_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_defaults_fill_every_declared_parameter_with_its_type);
 	tcase_add_test(tc, test_each_job_takes_the_values_it_declares_in_its_own_type);
-	tcase_add_test(tc, test_route_without_declarations_gives_empty_objects);
+	tcase_add_test(tc, test_route_without_declarations_gives_no_objects);
 	tcase_add_test(tc, test_parameter_no_job_declares_is_refused);
 	tcase_add_test(tc, test_missing_required_parameter_is_refused);
 	tcase_add_test(tc, test_same_name_twice_is_refused_naming_both_sources);
