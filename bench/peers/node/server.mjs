@@ -97,11 +97,15 @@ server.on('error', (err) => {
 });
 server.listen({ port, host: '127.0.0.1', backlog: 16384 });
 
-// Stop accepting, drop idle and waiting clients, stop the workers, go.
+// Stop accepting and close idle connections; let requests in flight finish
+// (the longest waits 2 s) for up to 3 s, then stop the workers and go.
 function shutdown() {
-  server.close();
-  server.closeAllConnections();
-  pool.close().finally(() => process.exit(0));
+  const grace = setTimeout(() => server.closeAllConnections(), 3000);
+  server.close(() => {
+    clearTimeout(grace);
+    pool.close().finally(() => process.exit(0));
+  });
+  server.closeIdleConnections();
 }
 process.once('SIGINT', shutdown);
 process.once('SIGTERM', shutdown);
