@@ -9,7 +9,7 @@ Served by uvicorn (uvloop, httptools) from Debian's packages:
 /tasks-zero gathers two zero-length sleeps             (overhead)
 /tasks-cpu  two ~50 ms CPU-bound jobs, gathered         (serialized by
             the event loop: that is the point of the comparison)
-/cpu-one    one such job alone                         (single-job time)
+/cpu-one    one such job alone                          (single-job time)
 """
 import asyncio
 import time
