@@ -323,14 +323,26 @@ def stats(values):
     return statistics.median(values), min(values), max(values)
 
 
+LATENCIES = ("p50_us", "p99_us", "max_us")
+
+
+def answered(runs):
+    """The runs in which wrk saw an answer: a run without one has no
+    latency (wrk says 0), so it counts in requests/s only."""
+    return [r for r in runs if r.get("requests", 1)] or runs
+
+
 def summary(runs, keys=("rps", "p50_us", "p99_us", "max_us", "errors",
                         "rss_kib")):
     """Median and (min, max) of each figure over the rounds' runs:
     {key: (median, min, max)}."""
-    return {k: stats([r[k] for r in runs]) for k in keys}
+    return {k: stats([r[k] for r in (answered(runs) if k in LATENCIES
+                                     else runs)]) for k in keys}
 
 
 def ratio_stats(a_runs, b_runs, key):
-    """a/b of `key` taken within each round, then (median, min, max)."""
-    vals = [a[key] / b[key] for a, b in zip(a_runs, b_runs) if b[key]]
+    """a/b of `key` taken within each round, then (median, min, max);
+    rounds where either side saw no answer are left out."""
+    vals = [a[key] / b[key] for a, b in zip(a_runs, b_runs)
+            if b[key] and a.get("requests", 1) and b.get("requests", 1)]
     return stats(vals) if vals else None

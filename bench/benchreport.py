@@ -110,7 +110,7 @@ def plot(points, png):
     points: {server: [(conns, p50_us, p99_us)]}."""
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
-        for name, pts in points.items():
+        for i, (name, pts) in enumerate(points.items()):
             if not pts:
                 continue
             path = os.path.join(tmp, f"{name}.dat")
@@ -118,9 +118,9 @@ def plot(points, png):
                 for c, p50, p99 in sorted(pts):
                     f.write(f"{c} {p50 / 1e6:.4f} {p99 / 1e6:.4f}\n")
             plots.append(f"'{path}' using 1:2 with linespoints "
-                         f"title '{name} p50'")
+                         f"linecolor {i + 1} title '{name} p50'")
             plots.append(f"'{path}' using 1:3 with linespoints dashtype 2 "
-                         f"title '{name} p99'")
+                         f"linecolor {i + 1} title '{name} p99'")
         script = f"""
 set terminal pngcairo size 900,560
 set output '{png}'

@@ -39,7 +39,8 @@ def zero_targets(found, conns):
     for peer, limit in (("mhd_hello", 0.8), ("go", 2.0)):
         t = f"zero-duration at {conns} conns: >= {limit:g}x {peer}"
         if "taskpoold" not in res or peer not in res:
-            out.append((t, "not measured", ""))
+            out.append((t, f"n/a: no {peer}" if res else "not measured",
+                        ""))
             continue
         r = ratio_stats(res["taskpoold"], res[peer], "rps")
         out.append((t, f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})",
@@ -87,6 +88,8 @@ def other_targets(found):
         pct = stats([r["pct"] for r in runs])
         out.append((t, f"{pct[0]:.0f} % ({pct[1]:.0f}-{pct[2]:.0f})",
                     at_least(pct[0], 90, lambda d: f"{d:.0f} points")))
+    elif "cpu" in found:
+        out.append((t, "n/a: no count_primes.so", ""))
     else:
         out.append((t, "not measured", ""))
     t = "<= 20,000 instructions per zero-duration request (callgrind)"
