@@ -167,13 +167,9 @@ func cpuOne(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]primeCount{"result": <-cpuTask(n)})
 }
 
-// exact serves h at path only, for GET; anything else is 404 / 405.
-func exact(path string, h http.HandlerFunc) http.HandlerFunc {
+// getOnly serves h for GET and HEAD, and answers 405 to other methods.
+func getOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path {
-			http.NotFound(w, r)
-			return
-		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -193,13 +189,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "peer_go: PORT must be 1..65535")
 		os.Exit(64)
 	}
-	mux := http.NewServeMux()
+	mux := http.NewServeMux() // patterns without a trailing / match exactly
 	mux.HandleFunc("/", http.NotFound)
-	mux.HandleFunc("/tasks", exact("/tasks", tasks))
-	mux.HandleFunc("/run-tasks", exact("/run-tasks", runTasks))
-	mux.HandleFunc("/tasks-zero", exact("/tasks-zero", tasksZero))
-	mux.HandleFunc("/tasks-cpu", exact("/tasks-cpu", tasksCPU))
-	mux.HandleFunc("/cpu-one", exact("/cpu-one", cpuOne))
+	mux.HandleFunc("/tasks", getOnly(tasks))
+	mux.HandleFunc("/run-tasks", getOnly(runTasks))
+	mux.HandleFunc("/tasks-zero", getOnly(tasksZero))
+	mux.HandleFunc("/tasks-cpu", getOnly(tasksCPU))
+	mux.HandleFunc("/cpu-one", getOnly(cpuOne))
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + strconv.Itoa(port),
 		Handler:           mux,
