@@ -11,6 +11,7 @@ one round still run within the same minute or two.  Ratios are then taken
 within a round and their median reported (ratio_stats), so that a busy
 minute of the machine weighs on both sides alike.
 """
+import functools
 import json
 import os
 import re
@@ -152,6 +153,7 @@ def taskpoold_server(binary, conf):
                                 "-l", f"127.0.0.1:{port}"])
 
 
+@functools.lru_cache(maxsize=None)
 def have_fastapi():
     return subprocess.run(
         [PYTHON, "-c", "import fastapi, uvicorn, uvloop, httptools"],

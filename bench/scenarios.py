@@ -326,7 +326,7 @@ class Makers:
 # server run costs its wrk time, a 1 s warm-up and about 1 s to start and
 # stop (uvicorn about 2 s).
 SCENARIOS = {
-    "seed": (seed, 2 * 4 * (6 + 2.3) + 2 * 4 * (8 + 2.3) + 8 + 3, 0),
+    "seed": (seed, 2 * 4 * (6 + 2.6) + 2 * 4 * (8 + 3.2) + 8 + 3.5, 0),
     "zero": (zero, 2 * (6 * (5 + 2.3)), 0),
     "cpu": (cpu, 4 * (2 + 6 + 1.5), 0),
     "run-tasks": (run_tasks, 4 * (6 + 3), 0),
