@@ -9,6 +9,7 @@ Served by uvicorn (uvloop, httptools) from Debian's packages:
 /tasks-zero gathers two zero-length sleeps             (overhead)
 /tasks-cpu  two ~50 ms CPU-bound jobs, gathered         (serialized by
             the event loop: that is the point of the comparison)
+/cpu-one    one such job alone                          (single-job time)
 """
 import asyncio
 import time
@@ -72,3 +73,8 @@ async def tasks_zero():
 async def tasks_cpu():
     results = await asyncio.gather(cpu_task(0.05), cpu_task(0.05))
     return {"results": results}
+
+
+@app.get("/cpu-one")
+async def cpu_one():
+    return {"result": await cpu_task(0.05)}

@@ -1,0 +1,3 @@
+module taskpoold/bench/peers/go
+
+go 1.19
