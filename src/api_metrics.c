@@ -154,13 +154,22 @@ struct api_metrics_hit {
 	struct metrics_series *series;
 };
 
+/* One slot of am->labels: immutable once published. */
+struct api_metrics_label {
+	const char *path;	/* the pointer it was interned for */
+	const char *label;	/* interned: lives as long as am->m */
+};
+
 void
 api_metrics_clear(struct api_metrics *am)
 {
 	size_t i;
 
-	for (i = 0; i < API_METRICS_HITS; i++)
+	for (i = 0; i < API_METRICS_HITS; i++) {
 		free(atomic_load_explicit(&am->hits[i], memory_order_relaxed));
+		free(atomic_load_explicit(&am->labels[i],
+					  memory_order_relaxed));
+	}
 	metrics_free(am->m);
 	memset(am, 0, sizeof(*am));
 }
@@ -168,7 +177,25 @@ api_metrics_clear(struct api_metrics *am)
 const char *
 api_metrics_route_label(struct api_metrics *am, const char *path)
 {
-	return metrics_intern(am->m, path);
+	size_t i = ((uintptr_t)path >> 3) % API_METRICS_HITS;
+	struct api_metrics_label *h, *mine, *none = NULL;
+	const char *label;
+
+	h = atomic_load_explicit(&am->labels[i], memory_order_acquire);
+	if (h != NULL && h->path == path && !strcmp(h->label, path))
+		return h->label;
+	label = metrics_intern(am->m, path);
+	/* Only a real copy: past the bound it is "other", for any path. */
+	if (h != NULL || strcmp(label, path) != 0 ||
+	    (mine = malloc(sizeof(*mine))) == NULL)
+		return label;
+	*mine = (struct api_metrics_label){ path, label };
+	if (!atomic_compare_exchange_strong_explicit(&am->labels[i], &none,
+						     mine,
+						     memory_order_release,
+						     memory_order_relaxed))
+		free(mine);	/* another thread took the slot first */
+	return label;
 }
 
 /* The usual methods as they are; any other token a client sends, other. */

@@ -33,6 +33,7 @@ struct daemon;
 #define API_METRICS_HITS 64
 
 struct api_metrics_hit;
+struct api_metrics_label;
 
 struct api_metrics {
 	struct metrics *m;			/* owned */
@@ -48,6 +49,12 @@ struct api_metrics {
 	 * metrics_series().
 	 */
 	_Atomic(struct api_metrics_hit *) hits[API_METRICS_HITS];
+	/*
+	 * The route label last interned for a path template's pointer, the
+	 * same way: a hit is checked against the label itself, since a
+	 * reload may reuse the pointer for another path.
+	 */
+	_Atomic(struct api_metrics_label *) labels[API_METRICS_HITS];
 	struct metrics_family *rejections;	/* reason */
 	struct metrics_family *disconnects;	/* route */
 	struct metrics_family *job_duration;	/* job, outcome */

@@ -444,6 +444,33 @@ START_TEST(test_the_observer_counts_each_route_method_and_code_exactly)
 }
 END_TEST
 
+/*
+ * A route's label is one lasting copy per path, whatever the pointer it
+ * is asked with; a pointer reused for another path (a reload) gets that
+ * path's label, not the one kept for its old content.
+ */
+START_TEST(test_route_labels_follow_the_path_not_its_pointer)
+{
+	struct api_metrics am;
+	char path[32] = "/greet/{name}", other[32] = "/greet/{name}";
+	const char *first, *label;
+
+	ck_assert_int_eq(api_metrics_init(&am, 1), 0);
+	first = api_metrics_route_label(&am, path);
+	ck_assert_str_eq(first, "/greet/{name}");
+	ck_assert_ptr_ne(first, path);
+	ck_assert_ptr_eq(api_metrics_route_label(&am, path), first);
+	ck_assert_ptr_eq(api_metrics_route_label(&am, other), first);
+	strcpy(path, "/tasks");
+	label = api_metrics_route_label(&am, path);
+	ck_assert_str_eq(label, "/tasks");
+	ck_assert_ptr_eq(api_metrics_route_label(&am, path), label);
+	strcpy(path, "/greet/{name}");
+	ck_assert_ptr_eq(api_metrics_route_label(&am, path), first);
+	api_metrics_clear(&am);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -464,6 +491,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_intern_returns_one_lasting_copy_per_string_up_to_its_bound);
 	tcase_add_test(tc, test_bad_families_are_refused_with_einval);
 	tcase_add_test(tc, test_null_series_are_ignored);
+	tcase_add_test(tc, test_route_labels_follow_the_path_not_its_pointer);
 	suite_add_tcase(s, tc);
 
 	/* Slow under TSan. */
