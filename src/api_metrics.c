@@ -2,6 +2,7 @@
  * api_metrics.c - see api_metrics.h.
  */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,9 +147,29 @@ api_metrics_init(struct api_metrics *am, unsigned workers)
 	return 0;
 }
 
+/* One slot of am->hits: immutable once published. */
+struct api_metrics_hit {
+	const char *route, *method;
+	unsigned status;
+	struct metrics_series *series;
+};
+
+/* One slot of am->labels: immutable once published. */
+struct api_metrics_label {
+	const char *path;	/* the pointer it was interned for */
+	const char *label;	/* interned: lives as long as am->m */
+};
+
 void
 api_metrics_clear(struct api_metrics *am)
 {
+	size_t i;
+
+	for (i = 0; i < API_METRICS_HITS; i++) {
+		free(atomic_load_explicit(&am->hits[i], memory_order_relaxed));
+		free(atomic_load_explicit(&am->labels[i],
+					  memory_order_relaxed));
+	}
 	metrics_free(am->m);
 	memset(am, 0, sizeof(*am));
 }
@@ -156,7 +177,25 @@ api_metrics_clear(struct api_metrics *am)
 const char *
 api_metrics_route_label(struct api_metrics *am, const char *path)
 {
-	return metrics_intern(am->m, path);
+	size_t i = ((uintptr_t)path >> 3) % API_METRICS_HITS;
+	struct api_metrics_label *h, *mine, *none = NULL;
+	const char *label;
+
+	h = atomic_load_explicit(&am->labels[i], memory_order_acquire);
+	if (h != NULL && h->path == path && !strcmp(h->label, path))
+		return h->label;
+	label = metrics_intern(am->m, path);
+	/* Only a real copy: past the bound it is "other", for any path. */
+	if (h != NULL || strcmp(label, path) != 0 ||
+	    (mine = malloc(sizeof(*mine))) == NULL)
+		return label;
+	*mine = (struct api_metrics_label){ path, label };
+	if (!atomic_compare_exchange_strong_explicit(&am->labels[i], &none,
+						     mine,
+						     memory_order_release,
+						     memory_order_relaxed))
+		free(mine);	/* another thread took the slot first */
+	return label;
 }
 
 /* The usual methods as they are; any other token a client sends, other. */
@@ -196,6 +235,37 @@ reason_of_status(unsigned status)
 	}
 }
 
+/*
+ * The requests series of (route, method, status), code being status's
+ * label: from am->hits when its slot holds this key, else looked up and
+ * kept there if the slot is free.  Lock-free (metrics_series() locks
+ * only to make a new series).
+ */
+static struct metrics_series *
+requests_series(struct api_metrics *am, const char *route,
+		const char *method, unsigned status, const char *code)
+{
+	size_t i = (((uintptr_t)route >> 3) ^ ((uintptr_t)method >> 3) ^
+		    status * 31u) % API_METRICS_HITS;
+	struct api_metrics_hit *h, *mine, *none = NULL;
+	struct metrics_series *s;
+
+	h = atomic_load_explicit(&am->hits[i], memory_order_acquire);
+	if (h != NULL && h->route == route && h->method == method &&
+	    h->status == status)
+		return h->series;
+	s = metrics_series(am->requests, (const char *[]){ route, method,
+							   code });
+	if (h != NULL || s == NULL || (mine = malloc(sizeof(*mine))) == NULL)
+		return s;
+	*mine = (struct api_metrics_hit){ route, method, status, s };
+	if (!atomic_compare_exchange_strong_explicit(&am->hits[i], &none, mine,
+						     memory_order_release,
+						     memory_order_relaxed))
+		free(mine);	/* another thread took the slot first */
+	return s;
+}
+
 void
 api_metrics_observe(void *arg, const struct server_report *r)
 {
@@ -223,8 +293,8 @@ api_metrics_observe(void *arg, const struct server_report *r)
 		code[1] = (char)('0' + r->status / 10 % 10);
 		code[2] = (char)('0' + r->status % 10);
 	}
-	metrics_add(metrics_series(am->requests, (const char *[]){
-		route, method_label(r->method), code }), 1);
+	metrics_add(requests_series(am, route, method_label(r->method),
+				    r->status, code), 1);
 	if (r->status < 400)
 		return;
 	if (reason == NULL)

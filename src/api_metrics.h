@@ -17,6 +17,8 @@
 #ifndef TASKPOOLD_API_METRICS_H
 #define TASKPOOLD_API_METRICS_H
 
+#include <stdatomic.h>
+
 #include "metrics.h"
 #include "server.h"
 
@@ -27,9 +29,32 @@ struct daemon;
 /* The label of a request that matched no route and no resource. */
 #define API_METRICS_UNMATCHED "unmatched"
 
+/* Slots of the requests series found by label pointers (observe). */
+#define API_METRICS_HITS 64
+
+struct api_metrics_hit;
+struct api_metrics_label;
+
 struct api_metrics {
 	struct metrics *m;			/* owned */
 	struct metrics_family *requests;	/* route, method, code */
+	/*
+	 * The requests series last found for a route label, method and
+	 * status, by their pointers and value: labels live as long as the
+	 * observer (server_request_set_label()), methods are constants, so
+	 * a pointer names one content for good and a hit needs no hashing
+	 * or string comparison.  Each slot is set once (compare-and-swap
+	 * from NULL), never replaced, and read lock-free; owned, freed by
+	 * api_metrics_clear().  A slot taken by another key falls back to
+	 * metrics_series().
+	 */
+	_Atomic(struct api_metrics_hit *) hits[API_METRICS_HITS];
+	/*
+	 * The route label last interned for a path template's pointer, the
+	 * same way: a hit is checked against the label itself, since a
+	 * reload may reuse the pointer for another path.
+	 */
+	_Atomic(struct api_metrics_label *) labels[API_METRICS_HITS];
 	struct metrics_family *rejections;	/* reason */
 	struct metrics_family *disconnects;	/* route */
 	struct metrics_family *job_duration;	/* job, outcome */

@@ -272,7 +272,8 @@ future_runtime_ns(struct future *f)
 struct future_final
 future_final(const struct future *f)
 {
-	struct future_final d = { f->state, f->mono_end - f->mono_begin };
+	struct future_final d = { f->state, f->mono_end - f->mono_begin,
+				    f->mono_end };
 
 	return d;
 }

@@ -144,11 +144,15 @@ int64_t future_runtime_ns(struct future *f);
  * complete, and whoever knows that has seen the completion's writes.  For
  * its waiters (called after the completion, on the completing thread or
  * after a locked check) and callers that saw it done; not for any other.
- * It saves a waiter one lock per value (bench/callgrind).
+ * It saves a waiter one lock per value (bench/callgrind).  ended_ns is
+ * when it completed, by CLOCK_MONOTONIC (clock_now_ns()), read once by
+ * the completion: a waiter that dates the end takes it rather than
+ * reading the clock again.
  */
 struct future_final {
 	enum future_state state;
 	int64_t runtime_ns;
+	int64_t ended_ns;
 };
 struct future_final future_final(const struct future *f);
 

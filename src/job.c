@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,52 @@ job_env_init(struct job_env *env, const char *instance, struct timer *timer,
 	env->no_params = json_object();	/* NULL is handled: see job.h */
 }
 
+/* One slot of env->duration_hits: immutable once published. */
+struct job_duration_hit {
+	const char *name;	/* the pointer it was found for */
+	enum future_state state;
+	struct metrics_series *series;
+	char copy[];		/* of the name, to check a hit by */
+};
+
+/*
+ * The job_durations series of (name, state): from env->duration_hits when
+ * its slot holds them, else looked up by value and kept there if the slot
+ * is free.  Lock-free but for a new series (metrics.h).
+ */
+static struct metrics_series *
+duration_series(struct job_env *env, const char *name,
+		enum future_state state)
+{
+	size_t i = (((uintptr_t)name >> 3) ^ (unsigned)state * 7u) %
+		   JOB_DURATION_HITS;
+	struct job_duration_hit *h, *mine, *none = NULL;
+	struct metrics_series *s;
+	size_t n;
+
+	h = atomic_load_explicit(&env->duration_hits[i],
+				 memory_order_acquire);
+	if (h != NULL && h->name == name && h->state == state &&
+	    !strcmp(h->copy, name))
+		return h->series;
+	s = metrics_series(env->job_durations, (const char *[]){
+				   name, future_state_name(state) });
+	n = strlen(name) + 1;
+	if (h != NULL || s == NULL ||
+	    (mine = malloc(sizeof(*mine) + n)) == NULL)
+		return s;
+	mine->name = name;
+	mine->state = state;
+	mine->series = s;
+	memcpy(mine->copy, name, n);
+	if (!atomic_compare_exchange_strong_explicit(&env->duration_hits[i],
+						     &none, mine,
+						     memory_order_release,
+						     memory_order_relaxed))
+		free(mine);	/* another thread took the slot first */
+	return s;
+}
+
 /*
  * First waiter of every instance: its duration into the metrics (from its
  * start, or its creation if it never started, to its end), and the one log
@@ -52,9 +99,8 @@ on_job_done(struct future *f, void *arg)
 	double secs = (double)done.runtime_ns / 1e9;
 
 	if (inst->env->job_durations != NULL)
-		metrics_observe(metrics_series(inst->env->job_durations,
-			(const char *[]){ inst->def->name,
-					  future_state_name(state) }), secs);
+		metrics_observe(duration_series(inst->env, inst->def->name,
+						state), secs);
 	if (!atomic_load_explicit(&inst->env->log_jobs, memory_order_relaxed))
 		return;
 	if (state == FUTURE_SUCCEEDED)

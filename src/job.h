@@ -34,6 +34,10 @@ struct registry;
 #define JOB_KINDS_MAX 8		/* room in job_env for each kind's state */
 
 /* What instances need from the daemon; borrowed, outlives them all. */
+/* Slots of job_env.duration_hits. */
+#define JOB_DURATION_HITS 64
+struct job_duration_hit;
+
 struct job_env {
 	struct timer *timer;
 	struct pool *pool;
@@ -48,6 +52,14 @@ struct job_env {
 	 * for none.  Set after job_env_init(), before any instance.
 	 */
 	struct metrics_family *job_durations;
+	/*
+	 * The job_durations series last found for a job name and final
+	 * state (job.c): each slot set once by compare-and-swap, read
+	 * lock-free, owned and freed by job_env_clear().  A hit is checked
+	 * against the slot's own copy of the name, since a name's pointer
+	 * may be reused by a later config.
+	 */
+	_Atomic(struct job_duration_hit *) duration_hits[JOB_DURATION_HITS];
 	/*
 	 * Test seam, NULL in the daemon: when set, a kind calls it on the
 	 * starting thread right after the future moved to RUNNING and

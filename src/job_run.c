@@ -16,6 +16,11 @@
 void
 job_env_clear(struct job_env *env)
 {
+	size_t i;
+
+	for (i = 0; i < JOB_DURATION_HITS; i++)
+		free(atomic_exchange_explicit(&env->duration_hits[i], NULL,
+					      memory_order_relaxed));
 	job_gates_free(env);
 	pthread_mutex_destroy(&env->gates_lock);
 	json_decref(env->no_params);

@@ -257,15 +257,16 @@ on_finished(struct future *f, void *arg)
 {
 	struct job_instance *inst = arg;
 	struct registry *r = inst->reg.owner;
-	enum future_state state = future_final(f).state;	/* a waiter's */
+	struct future_final done = future_final(f);	/* a waiter's */
 	bool moved = false;
 
 	pthread_mutex_lock(&r->lock);
 	if (inst->reg.listed && !inst->reg.finished) {
 		list_remove(&r->live, inst);
-		inst->reg.state = state;
+		inst->reg.state = done.state;
 		inst->reg.finished = true;
-		inst->reg.finished_ns = timer_now_ns();
+		/* The completion's own clock read: retention counts from it. */
+		inst->reg.finished_ns = done.ended_ns;
 		list_push(&r->finished, inst);
 		/* Expiry may drop the registry's reference once unlocked. */
 		moved = r->observer != NULL && job_ref(inst) != NULL;

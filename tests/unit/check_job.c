@@ -2,7 +2,9 @@
  * check_job.c - job instances with an id of their own (job.c): those the
  * shared queue hands over keep the id another instance gave them, carry
  * their attempt, and still take a local seq for the registry's order; an
- * id from the database is checked before it is used.
+ * id from the database is checked before it is used.  Each finished
+ * instance's duration counts in the series of its job's name and final
+ * state, across configs.
  */
 #include <check.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 
 #include "config.h"
 #include "job.h"
+#include "metrics.h"
 #include "timer.h"
 
 static char dir[] = "/tmp/check_job.XXXXXX";
@@ -147,6 +150,79 @@ START_TEST(test_the_future_outlives_its_instance)
 }
 END_TEST
 
+/* Ends inst as state (SUCCEEDED after a start) and drops it. */
+static void
+finish(struct job_instance *inst, enum future_state state)
+{
+	ck_assert_ptr_nonnull(inst);
+	if (state == FUTURE_SUCCEEDED) {
+		ck_assert(future_start(inst->future));
+		future_complete(inst->future, state, strdup("r"), NULL);
+	} else {
+		future_complete(inst->future, state, NULL, strdup("e"));
+	}
+	job_unref(inst);
+}
+
+static double
+durations(struct metrics_family *f, const char *job, const char *state)
+{
+	return metrics_value(metrics_series(f, (const char *[]){ job,
+								  state }));
+}
+
+START_TEST(test_durations_count_by_job_name_and_state_across_configs)
+{
+	static const double bounds[] = { 1 };
+	struct metrics_desc desc = {
+		.type = METRICS_HISTOGRAM, .name = "t_job_seconds",
+		.help = "J.", .labels = { "job", "outcome" }, .nlabels = 2,
+		.max_series = 64, .bounds = bounds, .nbounds = 1,
+	};
+	struct metrics *m = metrics_new(4);
+	struct config_error err;
+	struct config *second;
+	char path2[sizeof(path) + 1];
+	FILE *fp;
+	int i;
+
+	ck_assert_ptr_nonnull(m);
+	env.job_durations = metrics_family_new(m, &desc);
+	ck_assert_ptr_nonnull(env.job_durations);
+	for (i = 0; i < 3; i++)
+		finish(job_new(&env, cfg, def, NULL), FUTURE_SUCCEEDED);
+	for (i = 0; i < 2; i++)
+		finish(job_new(&env, cfg, def, NULL), FUTURE_FAILED);
+	/* A reload: another nap (its own name string), and a doze. */
+	snprintf(path2, sizeof(path2), "%s2", path);
+	fp = fopen(path2, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_ge(fputs("[job doze]\nkind = sleep\nduration = 1s\n"
+			       "[job nap]\nkind = sleep\nduration = 1s\n",
+			       fp), 0);
+	ck_assert_int_eq(fclose(fp), 0);
+	second = config_load(path2, &err);
+	ck_assert_msg(second != NULL, "line %d: %s", err.line, err.text);
+	finish(job_new(&env, second, config_find_job(second, "nap"), NULL),
+	       FUTURE_SUCCEEDED);
+	for (i = 0; i < 2; i++)
+		finish(job_new(&env, second, config_find_job(second, "doze"),
+			       NULL), FUTURE_SUCCEEDED);
+	finish(job_new(&env, second, config_find_job(second, "doze"), NULL),
+	       FUTURE_CANCELLED);
+	ck_assert(durations(env.job_durations, "nap", "succeeded") == 4);
+	ck_assert(durations(env.job_durations, "nap", "failed") == 2);
+	ck_assert(durations(env.job_durations, "doze", "succeeded") == 2);
+	ck_assert(durations(env.job_durations, "doze", "cancelled") == 1);
+	ck_assert(durations(env.job_durations, "doze", "failed") == 0);
+	config_unref(second);
+	unlink(path2);
+	job_env_clear(&env);	/* the slots go before the metrics */
+	job_env_init(&env, "here", timer, NULL);
+	metrics_free(m);
+}
+END_TEST
+
 static Suite *
 job_suite(void)
 {
@@ -158,6 +234,8 @@ job_suite(void)
 	tcase_add_test(tc, test_an_id_from_the_database_is_checked);
 	tcase_add_test(tc, test_instances_without_params_share_one_empty_object);
 	tcase_add_test(tc, test_the_future_outlives_its_instance);
+	tcase_add_test(tc,
+		test_durations_count_by_job_name_and_state_across_configs);
 	suite_add_tcase(s, tc);
 	return s;
 }

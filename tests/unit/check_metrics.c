@@ -6,6 +6,8 @@
  * buckets cumulative with +Inf, _sum and _count); a family holds at most
  * max_series series, and the rest count in the all-"other" one; counts
  * from many threads at once add up exactly, while new series are made.
+ * Also the daemon's request observer (api_metrics.c), whose series found
+ * by label pointers must count exactly what a lookup by value would.
  */
 #include <check.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_metrics.h"
 #include "metrics.h"
 
 /* Renders m and checks the whole text. */
@@ -379,6 +382,95 @@ START_TEST(test_counts_from_many_threads_add_up_exactly)
 }
 END_TEST
 
+/*
+ * The observer from several threads over more (route, method, status)
+ * keys than api_metrics has slots: every key's series counts exactly its
+ * observations, whether it was found in a slot or by value.
+ */
+#define OBS_ROUTES 40
+#define OBS_ROUNDS 50
+static const char *obs_routes[OBS_ROUTES];
+static const char *const obs_methods[] = { "GET", "POST", "BREW" };
+static const unsigned obs_statuses[] = { 200, 404, 1000 };
+
+static void *
+observe_main(void *arg)
+{
+	struct api_metrics *am = arg;
+	int round, r, m, st;
+
+	for (round = 0; round < OBS_ROUNDS; round++)
+		for (r = 0; r < OBS_ROUTES; r++)
+			for (m = 0; m < 3; m++)
+				for (st = 0; st < 3; st++) {
+					struct server_report rep = {
+						.method = obs_methods[m],
+						.label = obs_routes[r],
+						.status = obs_statuses[st],
+					};
+
+					api_metrics_observe(am, &rep);
+				}
+	return NULL;
+}
+
+START_TEST(test_the_observer_counts_each_route_method_and_code_exactly)
+{
+	static const char *const codes[] = { "200", "404", "xxx" };
+	static const char *const methods[] = { "GET", "POST", "other" };
+	struct api_metrics am;
+	pthread_t tids[4];
+	char names[OBS_ROUTES][16];
+	int i, m, st;
+
+	ck_assert_int_eq(api_metrics_init(&am, 1), 0);
+	for (i = 0; i < OBS_ROUTES; i++) {
+		snprintf(names[i], sizeof(names[i]), "/r%d", i);
+		obs_routes[i] = api_metrics_route_label(&am, names[i]);
+	}
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&tids[i], NULL, observe_main,
+						&am), 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(tids[i], NULL);
+	for (i = 0; i < OBS_ROUTES; i++)
+		for (m = 0; m < 3; m++)
+			for (st = 0; st < 3; st++)
+				ck_assert(metrics_value(metrics_series(
+					am.requests, (const char *[]){
+					names[i], methods[m], codes[st] }))
+					== 4 * OBS_ROUNDS);
+	api_metrics_clear(&am);
+}
+END_TEST
+
+/*
+ * A route's label is one lasting copy per path, whatever the pointer it
+ * is asked with; a pointer reused for another path (a reload) gets that
+ * path's label, not the one kept for its old content.
+ */
+START_TEST(test_route_labels_follow_the_path_not_its_pointer)
+{
+	struct api_metrics am;
+	char path[32] = "/greet/{name}", other[32] = "/greet/{name}";
+	const char *first, *label;
+
+	ck_assert_int_eq(api_metrics_init(&am, 1), 0);
+	first = api_metrics_route_label(&am, path);
+	ck_assert_str_eq(first, "/greet/{name}");
+	ck_assert_ptr_ne(first, path);
+	ck_assert_ptr_eq(api_metrics_route_label(&am, path), first);
+	ck_assert_ptr_eq(api_metrics_route_label(&am, other), first);
+	strcpy(path, "/tasks");
+	label = api_metrics_route_label(&am, path);
+	ck_assert_str_eq(label, "/tasks");
+	ck_assert_ptr_eq(api_metrics_route_label(&am, path), label);
+	strcpy(path, "/greet/{name}");
+	ck_assert_ptr_eq(api_metrics_route_label(&am, path), first);
+	api_metrics_clear(&am);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -399,12 +491,15 @@ metrics_suite(void)
 	tcase_add_test(tc, test_intern_returns_one_lasting_copy_per_string_up_to_its_bound);
 	tcase_add_test(tc, test_bad_families_are_refused_with_einval);
 	tcase_add_test(tc, test_null_series_are_ignored);
+	tcase_add_test(tc, test_route_labels_follow_the_path_not_its_pointer);
 	suite_add_tcase(s, tc);
 
 	/* Slow under TSan. */
 	tc = tcase_create("threads");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_counts_from_many_threads_add_up_exactly);
+	tcase_add_test(tc,
+		test_the_observer_counts_each_route_method_and_code_exactly);
 	suite_add_tcase(s, tc);
 	return s;
 }
