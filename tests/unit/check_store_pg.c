@@ -767,6 +767,33 @@ START_TEST(test_cancel_of_a_running_job_reaches_its_owner_only)
 }
 END_TEST
 
+/*
+ * A cancel asked while its owner did not listen (its listener not yet
+ * connected, or connecting again) is not lost: the owner's listener
+ * finds it when it listens.  Here the owner's first life claims q1 and
+ * goes; the cancel comes; its next life, same name, hears it.
+ */
+START_TEST(test_cancel_asked_while_the_owner_did_not_listen_reaches_it)
+{
+	static struct events eb;
+	void *a = open_as("a", 30 * NS_PER_S, 3);
+	void *b = open_as("b", 30 * NS_PER_S, 3);
+	struct store_job j;
+
+	enqueue(a, "q1");
+	ck_assert_int_eq(ops->claim(b, 1, &j), 1);
+	store_job_clear(&j);
+	ops->close(b);
+	ck_assert_int_eq(ops->cancel(a, "q1"), 0);
+	b = open_as("b", 30 * NS_PER_S, 3);
+	events_init(&eb);
+	ops->set_events(b, on_event, &eb);
+	ck_assert(wait_event(&eb, STORE_EVENT_CANCEL, "q1", WAIT_NS));
+	ops->close(a);
+	ops->close(b);
+}
+END_TEST
+
 START_TEST(test_listen_delivers_queued_in_bounded_time)
 {
 	static struct events eb;
@@ -1068,6 +1095,8 @@ store_pg_suite(void)
 	tcase_add_test(tc, test_max_attempts_exhausted_fails_the_job);
 	tcase_add_test(tc, test_cancel_of_a_queued_job_is_at_once);
 	tcase_add_test(tc, test_cancel_of_a_running_job_reaches_its_owner_only);
+	tcase_add_test(tc,
+		       test_cancel_asked_while_the_owner_did_not_listen_reaches_it);
 	tcase_add_test(tc, test_listen_delivers_queued_in_bounded_time);
 	tcase_add_test(tc,
 		test_a_send_the_database_does_not_take_fails_in_time);
