@@ -752,6 +752,11 @@ START_TEST(test_cancel_of_a_running_job_reaches_its_owner_only)
 	events_init(&eb);
 	ops->set_events(a, on_event, &ea);
 	ops->set_events(b, on_event, &eb);
+	/*
+	 * a hears FINISHED by NOTIFY only: its listener must be up (it says
+	 * so).  b's need not: a cancel asked before it listens is found.
+	 */
+	ck_assert(wait_event(&ea, STORE_EVENT_QUEUED, "", WAIT_NS));
 	enqueue(a, "q1");
 	ck_assert_int_eq(ops->claim(b, 1, &j), 1);
 	ck_assert_int_eq(ops->cancel(a, "q1"), 0);
