@@ -62,10 +62,12 @@ struct pg {
 	pthread_mutex_t events_lock;
 	void (*events_fn)(enum store_event, const char *, void *);
 	void *events_arg;
+	bool events_missed;	/* one came while no handler was set */
 
 	pthread_t listener;
 	bool listener_started;
 	int stop_fd;		/* eventfd: the listener is to stop */
+	int wake_fd;		/* eventfd: a handler came; tell it again */
 };
 
 /* pg_conn.c */

@@ -231,6 +231,7 @@ pg_open(const struct store_options *o, char *err, size_t errsize)
 		return NULL;
 	}
 	pg->stop_fd = -1;
+	pg->wake_fd = -1;
 	describe(o->url, pg->where, sizeof(pg->where));
 	snprintf(pg->instance, sizeof(pg->instance), "%s", o->instance);
 	pg->lease_ns = o->lease_ns > 0 ? o->lease_ns : INT64_C(30000000000);
@@ -254,7 +255,8 @@ pg_open(const struct store_options *o, char *err, size_t errsize)
 	    recover(pg, pg->writer, err, errsize) < 0)
 		goto fail;
 	pg->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (pg->stop_fd < 0 || pg_listen_start(pg) < 0) {
+	pg->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pg->stop_fd < 0 || pg->wake_fd < 0 || pg_listen_start(pg) < 0) {
 		snprintf(err, errsize, "postgresql: cannot start the "
 			 "listening thread: %s", strerror(errno));
 		goto fail;
@@ -278,6 +280,8 @@ pg_close(void *b)
 	pg_listen_stop(pg);
 	if (pg->stop_fd >= 0)
 		close(pg->stop_fd);
+	if (pg->wake_fd >= 0)
+		close(pg->wake_fd);
 	for (i = 0; i < PG_POOL_SIZE; i++)
 		if (pg->slots[i].conn != NULL)
 			PQfinish(pg->slots[i].conn);
