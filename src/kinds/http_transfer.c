@@ -351,23 +351,52 @@ status_error(const struct http_transfer *t, long status, char *error,
 }
 
 /*
+ * The wait the upstream's Retry-After asks of easy's last response, in
+ * ns (a week or more: "never", INT64_MAX / 2); 0 when it has none, or
+ * names the past.  Seconds come from libcurl; a date is read here,
+ * against the clock to the nanosecond: libcurl counts it from time(NULL),
+ * in whole seconds, which retried up to a second after the date.
+ */
+static int64_t
+retry_after_ns(CURL *easy)
+{
+	const int64_t never = INT64_MAX / 2;
+	struct curl_header *h;
+	curl_off_t after = 0;
+	struct timespec now;
+	int64_t wait;
+	time_t date;
+
+	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1,
+			     &h) == CURLHE_OK &&
+	    (h->value[0] < '0' || h->value[0] > '9') &&
+	    (date = curl_getdate(h->value, NULL)) != -1) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		if ((int64_t)date - now.tv_sec > 7 * 86400)
+			return never;
+		wait = ((int64_t)date - now.tv_sec) * 1000000000LL -
+		       now.tv_nsec;
+		return wait > 0 ? wait : 0;
+	}
+	curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &after);
+	if (after <= 0)
+		return 0;
+	return after < 7 * 86400 ? (int64_t)after * 1000000000LL : never;
+}
+
+/*
  * Arms t's next attempt after the backoff, or the upstream's Retry-After
- * (seconds or a date: libcurl gives seconds either way).  A wait that
- * would use up the job's time is not made: t fails now with error.
+ * (seconds or a date).  A wait that would use up the job's time is not
+ * made: t fails now with error.
  */
 static void
 retry_later(struct http_state *st, struct http_transfer *t, int64_t now,
 	    const char *error)
 {
-	curl_off_t after = 0;
-	int64_t wait;
+	int64_t wait = retry_after_ns(t->easy);
 	char why[HTTP_ERROR_BODY_MAX + 256];
 
-	curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &after);
-	if (after > 0)
-		wait = after < 7 * 86400 ? (int64_t)after * 1000000000LL :
-		       INT64_MAX / 2;
-	else
+	if (wait == 0)
 		wait = http_backoff_ns(t->attempts, t->hd->retry_base_ns,
 				       t->hd->retry_max_ns, next_random(st));
 	if (now + wait >= t->deadline_ns) {
