@@ -35,7 +35,6 @@ job_env_init(struct job_env *env, const char *instance, struct timer *timer,
 	atomic_init(&env->next_seq, 1);
 	atomic_init(&env->log_jobs, true);
 	pthread_mutex_init(&env->gates_lock, NULL);
-	env->no_params = json_object();	/* NULL is handled: see job.h */
 }
 
 /* One slot of env->duration_hits: immutable once published. */
@@ -150,9 +149,14 @@ instance_new(struct job_env *env, struct config *cfg,
 	struct future *f;
 	uint64_t seq;
 
+	/*
+	 * An object of its own, even empty: not one shared by all such
+	 * instances, since jansson's json_incref() reads the count without
+	 * an atomic load before its atomic increment (ThreadSanitizer sees
+	 * a race when two HTTP threads start jobs at once).
+	 */
 	if (params == NULL)
-		params = env->no_params != NULL ? json_incref(env->no_params) :
-			 json_object();
+		params = json_object();
 	/* One block: the instance lives in its future's room (job.h). */
 	if (params == NULL ||
 	    (f = future_new_with(sizeof(*inst) + room,

@@ -92,14 +92,6 @@ struct job_env {
 	 */
 	pthread_mutex_t gates_lock;
 	struct job_gate *gates;
-	/*
-	 * The params of every instance made without any (job_new() with
-	 * NULL): one empty object, shared (each instance holds a reference;
-	 * jansson counts them atomically) and never changed, so that a job
-	 * without parameters costs no object of its own.  NULL if there was
-	 * no memory for it: each instance makes its own then.
-	 */
-	json_t *no_params;
 };
 
 struct job_instance {
@@ -130,8 +122,8 @@ struct job_instance {
 	struct future *future;		/* a reference */
 	/*
 	 * The validated values of the job's declared parameters (params.h):
-	 * an object, a reference, never NULL, never changed after job_new()
-	 * (it may be env->no_params, shared by many instances).
+	 * an object of its own (empty for a job without parameters), a
+	 * reference, never NULL, never changed after job_new().
 	 */
 	json_t *params;
 	struct future_waiter log_waiter;

@@ -23,8 +23,6 @@ job_env_clear(struct job_env *env)
 					      memory_order_relaxed));
 	job_gates_free(env);
 	pthread_mutex_destroy(&env->gates_lock);
-	json_decref(env->no_params);
-	env->no_params = NULL;
 }
 
 /* Hands inst to its kind; a kind that cannot start it fails it. */
